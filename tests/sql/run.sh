@@ -1,0 +1,32 @@
+#!/bin/sh
+# Golden tests through the sqlite3 shell: each tests/sql/NAME.sql runs on a
+# fresh database file with the extension loaded; its output (stdout and
+# stderr together) must equal tests/sql/NAME.expected. Inside a case, lines
+# written as  SELECT 'what it checks', <condition>;  print "...|1" when the
+# fact holds, so a failure shows up as a "|0" in the diff. The PRNG is seeded
+# (.testctrl prng_seed) so that generated ids are the same on every run.
+# UPDATE=1 sh tests/sql/run.sh rewrites the expected files (review the diff!).
+cd "$(dirname "$0")/../.." || exit 1
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+pass=0
+fail=0
+for sql in tests/sql/*.sql; do
+    name=$(basename "$sql" .sql)
+    expected="tests/sql/$name.expected"
+    rm -f "$tmp"/case.db*
+    sqlite3 "$tmp/case.db" -cmd ".testctrl prng_seed 7" -cmd ".load ./velt" < "$sql" > "$tmp/out.txt" 2>&1
+    if [ "${UPDATE:-0}" = 1 ]; then
+        cp "$tmp/out.txt" "$expected"
+    fi
+    if [ -f "$expected" ] && diff -u "$expected" "$tmp/out.txt" > "$tmp/diff.txt"; then
+        echo "ok - $name"
+        pass=$((pass + 1))
+    else
+        echo "FAIL - $name"
+        cat "$tmp/diff.txt" 2>/dev/null | head -40
+        fail=$((fail + 1))
+    fi
+done
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
