@@ -111,15 +111,28 @@ void velt_call_leave(VeltConn *p) {
     if (--p->nActive == 0 && !p->bAnchored) velt_conn_flush(p);
 }
 
-int velt_txn_begin(VeltConn *p, VeltTxn *t, int bWrite, VeltErr *e) {
-    t->eMode = VELT_TXN_SAVEPOINT;
-    if (sqlite3_get_autocommit(p->db)) {
-        /* Autocommit, but a writing statement of the caller may already hold
-        ** an implicit write transaction: nest in it rather than commit it. */
-        if (sqlite3_txn_state(p->db, "main") != SQLITE_TXN_WRITE) {
-            t->eMode = bWrite ? VELT_TXN_WRITE : VELT_TXN_READ;
-        }
+/* Is a statement that writes running on this connection (the caller's
+** INSERT ... SELECT velt(...), say)? SQLite can then neither open a savepoint
+** nor commit, so a call could not be made atomic: it is refused instead. */
+static int writer_running(sqlite3 *db) {
+    for (sqlite3_stmt *s = sqlite3_next_stmt(db, 0); s; s = sqlite3_next_stmt(db, s)) {
+        if (sqlite3_stmt_busy(s) && !sqlite3_stmt_readonly(s)) return 1;
     }
+    return 0;
+}
+
+int velt_txn_begin(VeltConn *p, VeltTxn *t, int bWrite, VeltErr *e) {
+    t->eMode = VELT_TXN_NONE;
+    if (bWrite && writer_running(p->db)) {
+        e->status = VS_SQLITE;
+        e->rc = SQLITE_ERROR;
+        e->zMsg = sqlite3_mprintf(
+            "velt cannot write from inside a statement that itself writes (such as INSERT ... "
+            "SELECT velt...()): run the velt call in a SELECT, then store its result");
+        return e->status;
+    }
+    t->eMode = VELT_TXN_SAVEPOINT;
+    if (sqlite3_get_autocommit(p->db)) t->eMode = bWrite ? VELT_TXN_WRITE : VELT_TXN_READ;
     int iStmt = t->eMode == VELT_TXN_SAVEPOINT ? VELT_STMT_SAVEPOINT
                 : t->eMode == VELT_TXN_WRITE   ? VELT_STMT_BEGIN_WRITE
                                                : VELT_STMT_BEGIN_READ;

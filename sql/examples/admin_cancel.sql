@@ -27,14 +27,18 @@ SELECT json_extract(velt('definitions/create', '{
   ]
 }'), '$.version') AS defined_version;
 
--- 2. Three campaigns go out for review.
-CREATE TEMP TABLE runs(campaign TEXT, execution_id TEXT);
-INSERT INTO runs
-SELECT c.value, velt('executions/dispatch', json_object(
+-- 2. Three campaigns go out for review (the idempotency key makes a
+--    re-run of this script harmless).
+SELECT c.value AS campaign,
+       velt('executions/dispatch', json_object(
          'definitionId', 'marketing-copy',
          'idempotencyKey', 'campaign-' || c.value,
-         'triggerContext', json_object('campaign', c.value))) ->> '$.executionId'
+         'triggerContext', json_object('campaign', c.value))) ->> '$.executionId' AS execution_id
   FROM json_each('["spring","summer","autumn"]') AS c;
+
+CREATE TEMP TABLE runs AS
+SELECT trigger_context ->> '$.campaign' AS campaign, execution_id
+  FROM velt_executions ORDER BY started_at, rowid;
 
 SELECT r.campaign, s.node_id, s.status
   FROM runs r JOIN velt_steps s ON s.execution_id = r.execution_id
