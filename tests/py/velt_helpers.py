@@ -206,3 +206,10 @@ class VeltAssertions:
         self.assertIsInstance(err["message"], str)
         self.assertIsInstance(err["details"], dict)
         return err
+
+
+def unsynced(conn):
+    """No fsync on this connection: the tests check transaction semantics,
+    not crash durability, and fsync dominates their time on a busy disk."""
+    conn.execute("PRAGMA synchronous = OFF")
+    return conn
