@@ -17,7 +17,6 @@
 */
 #include "velt_int.h"
 
-#include <stdlib.h>
 #include <string.h>
 
 /* ^[A-Za-z0-9:_\-.]{1,200}$ */
@@ -28,47 +27,6 @@ static int check_key(const VVal *v, VIssues *pI) {
               c == ':' || c == '_' || c == '-' || c == '.')) {
             return velt_issue(pI, "invalid_string", "must match ^[A-Za-z0-9:_\\-.]{1,200}$");
         }
-    }
-    return 0;
-}
-
-/* https only, and no literal private, loopback or metadata host (the hosted
-** service also resolves DNS at delivery time; the embedded engine delivers
-** nothing, see README). */
-static int check_webhook_url(const VVal *v, VIssues *pI) {
-    if (strncmp(v->z, "https://", 8) != 0) {
-        return velt_issue(pI, "custom", "webhookUrl must use https scheme");
-    }
-    const char *zHost = v->z + 8;
-    int n = 0;
-    if (zHost[0] == '[') {
-        while (zHost[n] && zHost[n] != ']') n++;
-        n++;
-    } else {
-        while (zHost[n] && zHost[n] != '/' && zHost[n] != ':' && zHost[n] != '?' &&
-               zHost[n] != '#') {
-            n++;
-        }
-    }
-    char zH[256];
-    if (n == 0 || n >= (int)sizeof(zH)) return velt_issue(pI, "custom", "webhookUrl has no valid host");
-    for (int i = 0; i < n; i++) zH[i] = (char)(zHost[i] >= 'A' && zHost[i] <= 'Z' ? zHost[i] + 32 : zHost[i]);
-    zH[n] = 0;
-    static const char *const azPrefix[] = {"127.", "10.", "192.168.", "169.254.", "0.",
-                                           "[::1]", "[fc", "[fd", "[fe80", "[::ffff:", "[::]"};
-    int bPrivate = strcmp(zH, "localhost") == 0 || strcmp(zH, "metadata") == 0 ||
-                   strcmp(zH, "metadata.google.internal") == 0 ||
-                   (n > 9 && strcmp(zH + n - 9, ".internal") == 0);
-    for (int i = 0; i < VELT_COUNT(azPrefix) && !bPrivate; i++) {
-        bPrivate = strncmp(zH, azPrefix[i], strlen(azPrefix[i])) == 0;
-    }
-    if (strncmp(zH, "172.", 4) == 0) {
-        int b = atoi(zH + 4);
-        bPrivate = bPrivate || (b >= 16 && b <= 31);
-    }
-    if (bPrivate) {
-        return velt_issue(pI, "custom",
-                          "webhookUrl host resolves to a private, loopback, or link-local address");
     }
     return 0;
 }
@@ -92,7 +50,7 @@ static const VField aDispatch[] = {
     [D_ORGANIZATION_ID] = {"organizationId", VK_STRING, 0, 1, 200, 0, 0},
     [D_DOCUMENT_ID] = {"documentId", VK_STRING, 0, 1, 200, 0, 0},
     [D_FOLDER_ID] = {"folderId", VK_STRING, 0, 1, 200, 0, 0},
-    [D_WEBHOOK_URL] = {"webhookUrl", VK_STRING, 0, 1, 2000, 0, check_webhook_url},
+    [D_WEBHOOK_URL] = {"webhookUrl", VK_STRING, 0, 1, 2000, 0, velt_check_https_url},
     [D_WEBHOOK_SECRET] = {"webhookSecret", VK_STRING, 0, 16, 512, 0, 0},
 };
 const VSchema velt_schema_executions_dispatch = VELT_SCHEMA(aDispatch);
@@ -183,7 +141,8 @@ static int dedup(VeltConn *p, const VVal *a, sqlite3_str *pOut, int *pbDone, Vel
     return 0;
 }
 
-/* Roots: nodes that no forward edge enters. */
+/* Roots: nodes that no forward edge enters and no loop's exhausted route
+** targets (SPEC 6.0: such nodes are reached only through their edges). */
 static int find_roots(const cJSON *pNodes, const cJSON *pCompiled, const char ***pazNode,
                       int *pn, VeltErr *e) {
     const cJSON *pEdges = cJSON_GetObjectItemCaseSensitive(pCompiled, "forwardEdges");
@@ -198,6 +157,12 @@ static int find_roots(const cJSON *pNodes, const cJSON *pCompiled, const char **
         const cJSON *pEdge;
         cJSON_ArrayForEach(pEdge, pEdges) {
             const cJSON *pTo = cJSON_GetObjectItemCaseSensitive(pEdge, "to");
+            if (cJSON_IsString(pTo) && strcmp(pTo->valuestring, pId->valuestring) == 0) bEntered = 1;
+        }
+        const cJSON *pLoop;
+        cJSON_ArrayForEach(pLoop, cJSON_GetObjectItemCaseSensitive(pCompiled, "loops")) {
+            const cJSON *pEx = cJSON_GetObjectItemCaseSensitive(pLoop, "onExhausted");
+            const cJSON *pTo = cJSON_GetObjectItemCaseSensitive(pEx, "routeToNodeId");
             if (cJSON_IsString(pTo) && strcmp(pTo->valuestring, pId->valuestring) == 0) bEntered = 1;
         }
         if (!bEntered) az[n++] = pId->valuestring;

@@ -12,6 +12,7 @@
 **   state.c        the step state machine as data, guarded transitions, events
 **   engine.c       scheduling, edges, roll-up, dispatch
 **   when.c         JSON-AST `when` expressions: validation and evaluation
+**   url.c          outbound URL checks (https, SSRF guard)
 **   definitions.c  definitions/create and definitions/get
 **   lint.c         the definition linter
 **   executions.c   executions/get, cancel, getEvents
@@ -68,6 +69,18 @@ void velt_err_envelope(sqlite3_str *, const VeltErr *);
 /* ------------------------------------------------------------- text.c */
 
 int velt_utf8_valid(const char *z, int n, int *pnChar);
+static inline int velt_is_digit(int c) {
+    return c >= '0' && c <= '9';
+}
+static inline int velt_is_alpha(int c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+static inline int velt_hex_value(int c) {
+    if (velt_is_digit(c)) return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
 void velt_json_str(sqlite3_str *, const char *z, int n);
 void velt_json_key(sqlite3_str *, int bComma, const char *zKey);
 void velt_json_opt_str(sqlite3_str *, const char *z);
@@ -292,6 +305,11 @@ int velt_steps_cancel(VeltConn *, const VVal *, sqlite3_str *, VeltErr *);
 
 const VeltEndpoint *velt_endpoint_find(const char *zPath);
 int velt_api_register(sqlite3 *, VeltConn *);
+
+/* -------------------------------------------------------------- url.c */
+
+const char *velt_url_problem(const char *zUrl);
+int velt_check_https_url(const VVal *, VIssues *);
 
 /* ------------------------------------------------------------- vtab.c */
 

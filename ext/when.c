@@ -288,18 +288,20 @@ int velt_when_eval(const cJSON *pAst, const cJSON *pCtx, int *pbTrue) {
 cJSON *velt_when_for_role(const char *zRole) {
     if (strcmp(zRole, "approve") && strcmp(zRole, "reject")) return 0;
     cJSON *p = cJSON_CreateObject();
-    cJSON *pArgs = cJSON_AddArrayToObject(p, "args");
+    cJSON *pArgs = cJSON_CreateArray();
     cJSON *pVar = cJSON_CreateObject();
-    if (cJSON_AddStringToObject(p, "op", "eq") == 0 || pArgs == 0 || pVar == 0 ||
-        cJSON_AddStringToObject(pVar, "var", "output.decision") == 0) {
-        cJSON_Delete(pVar);
-        cJSON_Delete(p);
-        return 0;
-    }
-    cJSON_AddItemToArray(pArgs, pVar);
-    cJSON_AddItemToArray(pArgs, cJSON_CreateString(zRole));
-    /* Key order as upstream shows it: op first. */
-    cJSON_DetachItemViaPointer(p, pArgs);
-    cJSON_AddItemToObject(p, "args", pArgs);
-    return p;
+    cJSON *pWord = cJSON_CreateString(zRole);
+    int ok = p && pArgs && pVar && pWord && cJSON_AddStringToObject(p, "op", "eq") &&
+             cJSON_AddStringToObject(pVar, "var", "output.decision") &&
+             cJSON_AddItemToArray(pArgs, pVar);
+    if (ok) pVar = 0;
+    ok = ok && cJSON_AddItemToArray(pArgs, pWord);
+    if (ok) pWord = 0;
+    ok = ok && cJSON_AddItemToObject(p, "args", pArgs);
+    if (ok) return p;
+    cJSON_Delete(pWord);
+    cJSON_Delete(pVar);
+    cJSON_Delete(pArgs);
+    cJSON_Delete(p);
+    return 0;
 }
