@@ -76,12 +76,13 @@ static void step_done(sqlite3_stmt *p, const char *zWhat) {
 
 static void cancel_sql(const Target *t, int bAutocommit) {
     static const char set[] = "abcdefghijklmnopqrstuvwxyz0123456789";
-    char zId[32] = "evt_";
-    unsigned char r[20];
-    sqlite3_randomness(sizeof(r), r);
-    for (int i = 0; i < 20; i++) zId[4 + i] = set[r[i] % 36];
-    zId[24] = 0;
+    char zId[40];
+    unsigned char r[10];
     sqlite3_int64 now = (sqlite3_int64)time(0) * 1000;
+    int n = snprintf(zId, sizeof zId, "evt_%013lld", now);
+    sqlite3_randomness(sizeof(r), r);
+    for (int i = 0; i < 10; i++) zId[n + i] = set[r[i] % 36];
+    zId[n + 10] = 0;
     if (bAutocommit) step_done(pBegin, "BEGIN IMMEDIATE");
     sqlite3_bind_text(pUpd, 1, t->zExec, -1, SQLITE_STATIC);
     sqlite3_bind_text(pUpd, 2, t->zStep, -1, SQLITE_STATIC);
@@ -174,7 +175,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bench: cannot load %s: %s\n", argv[1], zErr);
         return 1;
     }
-    exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA temp_store=MEMORY; PRAGMA cache_size=-262144;");
+    exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;");
     exec("SELECT velt_init()");
     exec("SELECT velt('definitions/create', '{\"definitionId\":\"bench\",\"name\":\"Bench\","
          "\"nodes\":["

@@ -50,14 +50,17 @@ int velt_event_append_full(VeltConn *p, const char *zExec, const char *zType, co
                            VeltErr *e) {
     sqlite3_stmt *pStmt = velt_stmt(p, VELT_STMT_EVENT_INSERT, e);
     if (pStmt == 0) return e->status;
-    char zId[32];
-    memcpy(zId, "evt_", 4);
-    velt_random_alnum(zId + 4, 20);
+    /* evt_<ms><random>: ids grow with time, so the unique index on them is
+    ** appended to rather than written at random places. */
+    char zId[40], zRand[16];
+    i64 now = velt_now(p);
+    velt_random_alnum(zRand, 10);
+    sqlite3_snprintf(sizeof(zId), zId, "evt_%013lld%s", now, zRand);
     sqlite3_bind_text(pStmt, 1, zExec, -1, SQLITE_STATIC);
     sqlite3_bind_text(pStmt, 2, zId, -1, SQLITE_STATIC);
     sqlite3_bind_text(pStmt, 3, zType, -1, SQLITE_STATIC);
     sqlite3_bind_text(pStmt, 4, zStep, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(pStmt, 5, velt_now(p));
+    sqlite3_bind_int64(pStmt, 5, now);
     sqlite3_bind_text(pStmt, 6, zData, -1, SQLITE_STATIC);
     sqlite3_bind_text(pStmt, 7, zActor, -1, SQLITE_STATIC);
     sqlite3_bind_text(pStmt, 8, zReason, -1, SQLITE_STATIC);
