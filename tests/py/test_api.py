@@ -12,7 +12,9 @@ import unittest
 from velt_helpers import (ONE_REVIEW, TWO_REVIEWS, cancel, DbTest, define, dispatch, events,
                           execution_status, step_row, unsynced, velt, velt_api, VeltAssertions)
 
-EXAMPLES_PATH = os.environ.get("VELT_UPSTREAM_EXAMPLES", "/work/shared/reference/upstream-examples.json")
+EXAMPLES_PATH = os.environ.get(
+    "VELT_UPSTREAM_EXAMPLES",
+    os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "upstream-examples.json"))
 
 # upstream doc page -> our endpoint path
 ENDPOINTS = {
