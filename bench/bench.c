@@ -64,7 +64,8 @@ static void cancel_velt(const Target *t) {
     sqlite3_bind_text(pVelt, 2, t->zStep, -1, SQLITE_STATIC);
     sqlite3_bind_text(pVelt, 3, "benchmark", -1, SQLITE_STATIC);
     sqlite3_bind_text(pVelt, 4, "admin_bench", -1, SQLITE_STATIC);
-    if (sqlite3_step(pVelt) != SQLITE_ROW || sqlite3_column_text(pVelt, 0) == 0) die("velt_cancel_step");
+    if (sqlite3_step(pVelt) != SQLITE_ROW || sqlite3_column_text(pVelt, 0) == 0)
+        die("velt_cancel_step");
     sqlite3_reset(pVelt);
 }
 
@@ -81,7 +82,8 @@ static void cancel_sql(const Target *t, int bAutocommit) {
     sqlite3_int64 now = (sqlite3_int64)time(0) * 1000;
     int n = snprintf(zId, sizeof zId, "evt_%013lld", now);
     sqlite3_randomness(sizeof(r), r);
-    for (int i = 0; i < 10; i++) zId[n + i] = set[r[i] % 36];
+    for (int i = 0; i < 10; i++)
+        zId[n + i] = set[r[i] % 36];
     zId[n + 10] = 0;
     if (bAutocommit) step_done(pBegin, "BEGIN IMMEDIATE");
     sqlite3_bind_text(pUpd, 1, t->zExec, -1, SQLITE_STATIC);
@@ -105,9 +107,11 @@ static void cancel_sql(const Target *t, int bAutocommit) {
 /* Dispatch n executions of the three-review definition and collect the
 ** steps of node zVelt and zSql as targets. */
 static void setup(int n, Target **paVelt, Target **paSql) {
-    sqlite3_stmt *p = prep("SELECT velt('executions/dispatch', json_object('definitionId', 'bench'))");
+    sqlite3_stmt *p =
+        prep("SELECT velt('executions/dispatch', json_object('definitionId', 'bench'))");
     exec("BEGIN");
-    for (int i = 0; i < n; i++) step_done(p, "dispatch");
+    for (int i = 0; i < n; i++)
+        step_done(p, "dispatch");
     exec("COMMIT");
     sqlite3_finalize(p);
     *paVelt = calloc((size_t)n, sizeof(Target));
@@ -131,7 +135,8 @@ static void setup(int n, Target **paVelt, Target **paSql) {
 }
 
 static void free_targets(Target *a, int n) {
-    for (int i = 0; i < n; i++) free(a[i].zExec), free(a[i].zStep);
+    for (int i = 0; i < n; i++)
+        free(a[i].zExec), free(a[i].zStep);
     free(a);
 }
 
@@ -144,9 +149,11 @@ static void run(Target *aV, Target *aS, int n, int bAutocommit, double *pV, doub
     for (int i = 0; i < n; i += nBlock) {
         int m = i + nBlock > n ? n - i : nBlock;
         double t0 = now_us();
-        for (int k = 0; k < m; k++) cancel_velt(&aV[i + k]);
+        for (int k = 0; k < m; k++)
+            cancel_velt(&aV[i + k]);
         double t1 = now_us();
-        for (int k = 0; k < m; k++) cancel_sql(&aS[i + k], bAutocommit);
+        for (int k = 0; k < m; k++)
+            cancel_sql(&aS[i + k], bAutocommit);
         double t2 = now_us();
         *pV += t1 - t0;
         *pS += t2 - t1;
@@ -217,8 +224,8 @@ int main(int argc, char **argv) {
 
     setup(nAuto, &aV, &aS);
     run(aV, aS, nAuto, 1, &tv, &ts, 0, 0);
-    printf("%-38s velt %6.2f us  sql %6.2f us  ratio %.2f\n", "autocommit (WAL), cancels per side:",
-           tv / nAuto, ts / nAuto, tv / ts);
+    printf("%-38s velt %6.2f us  sql %6.2f us  ratio %.2f\n",
+           "autocommit (WAL), cancels per side:", tv / nAuto, ts / nAuto, tv / ts);
     printf("  (%d cancels per side)\n", nAuto);
     double r2 = tv / ts;
     free_targets(aV, nAuto);

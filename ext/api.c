@@ -116,8 +116,10 @@ static void api_call(sqlite3_context *ctx, sqlite3_value **argv, int bEnvelope) 
         velt_err_clear(&e);
     }
     char *zOut = 0;
-    if (e.status == VS_OK) velt_str_finish(pOut, &zOut, &e);
-    else sqlite3_free(sqlite3_str_finish(pOut));
+    if (e.status == VS_OK)
+        velt_str_finish(pOut, &zOut, &e);
+    else
+        sqlite3_free(sqlite3_str_finish(pOut));
     if (e.status == VS_OK) {
         sqlite3_result_text(ctx, zOut, -1, sqlite3_free);
         sqlite3_result_subtype(ctx, VELT_JSON_SUBTYPE);

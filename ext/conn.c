@@ -162,7 +162,8 @@ int velt_txn_end(VeltConn *p, VeltTxn *t, int bOk, VeltErr *e) {
         if (bOk && run(p, VELT_STMT_COMMIT, e) == 0) break;
         if (!sqlite3_get_autocommit(p->db)) run(p, VELT_STMT_ROLLBACK, &ignore);
         break;
-    default: break;
+    default:
+        break;
     }
     velt_err_clear(&ignore);
     t->eMode = VELT_TXN_NONE;

@@ -63,7 +63,6 @@
 
 /* ==================================================== checks on text values */
 
-
 static int check_definition_id(const VVal *v, VIssues *pI) {
     int ok = (v->z[0] >= 'a' && v->z[0] <= 'z') || velt_is_digit(v->z[0]);
     for (int i = 1; ok && i < v->n; i++) {
@@ -102,7 +101,8 @@ static int check_email(const VVal *v, VIssues *pI) {
 static int is_header_name(const char *z) {
     if (*z == 0) return 0;
     for (; *z; z++) {
-        if (!velt_is_alpha(*z) && !velt_is_digit(*z) && strchr("!#$%&'*+-.^_`|~", *z) == 0) return 0;
+        if (!velt_is_alpha(*z) && !velt_is_digit(*z) && strchr("!#$%&'*+-.^_`|~", *z) == 0)
+            return 0;
     }
     return 1;
 }

@@ -100,7 +100,8 @@ static int queue_push(Queue *q, const char *z, VeltErr *e) {
 }
 
 static void queue_free(Queue *q) {
-    for (int i = 0; i < q->n; i++) sqlite3_free(q->az[i]);
+    for (int i = 0; i < q->n; i++)
+        sqlite3_free(q->az[i]);
     sqlite3_free(q->az);
     memset(q, 0, sizeof(*q));
 }
@@ -115,8 +116,8 @@ static int append_data(VeltConn *p, const char *zExec, const char *zType, const 
 }
 
 /* Insert a new step for pNode and bring it to its first resting status. */
-static int schedule(VeltConn *p, Run *r, const char *zStep, const cJSON *pNode,
-                    const char *zInput, Queue *q, VeltErr *e) {
+static int schedule(VeltConn *p, Run *r, const char *zStep, const cJSON *pNode, const char *zInput,
+                    Queue *q, VeltErr *e) {
     const char *zType = node_str(pNode, "type");
     const cJSON *pConfig = cJSON_GetObjectItemCaseSensitive(pNode, "config");
     const char *zAgent = node_str(pConfig, "agentId");
@@ -179,8 +180,8 @@ static int schedule(VeltConn *p, Run *r, const char *zStep, const cJSON *pNode,
 }
 
 /* The context a `when` expression sees. */
-static cJSON *edge_context(const Run *r, const char *zStep, const char *zNode,
-                           const char *zStatus, const char *zOutput, int nRetry) {
+static cJSON *edge_context(const Run *r, const char *zStep, const char *zNode, const char *zStatus,
+                           const char *zOutput, int nRetry) {
     cJSON *pCtx = cJSON_CreateObject();
     cJSON *pOutput = zOutput ? cJSON_Parse(zOutput) : cJSON_CreateObject();
     cJSON *pStep = cJSON_CreateObject();
@@ -361,8 +362,8 @@ int velt_engine_rollup(VeltConn *p, const char *zExec, VeltErr *e) {
 
 /* Start a new execution's root steps (its row and execution.dispatched are
 ** written by the caller). */
-int velt_engine_start(VeltConn *p, const char *zExec, char **azRoot, const char **azNode,
-                      int nRoot, VeltErr *e) {
+int velt_engine_start(VeltConn *p, const char *zExec, char **azRoot, const char **azNode, int nRoot,
+                      VeltErr *e) {
     Run r;
     Queue q = {0};
     if (run_load(p, zExec, &r, e)) return e->status;
@@ -382,8 +383,9 @@ int velt_engine_cancel_execution(VeltConn *p, const char *zExec, const char *zRe
     if (pStmt == 0) return e->status;
     sqlite3_bind_text(pStmt, 1, zExec, -1, SQLITE_STATIC);
     int rc = sqlite3_step(pStmt);
-    int bLive = rc == SQLITE_ROW && (strcmp((const char *)sqlite3_column_text(pStmt, 0), "running") == 0 ||
-                                     strcmp((const char *)sqlite3_column_text(pStmt, 0), "pending") == 0);
+    int bLive =
+        rc == SQLITE_ROW && (strcmp((const char *)sqlite3_column_text(pStmt, 0), "running") == 0 ||
+                             strcmp((const char *)sqlite3_column_text(pStmt, 0), "pending") == 0);
     sqlite3_reset(pStmt);
     if (rc == SQLITE_DONE) return velt_err(e, VS_NOT_FOUND, "execution '%s' not found", zExec);
     if (rc != SQLITE_ROW) return velt_err_sqlite(e, p->db, rc);

@@ -18,13 +18,20 @@
 
 const char *velt_status_name(VeltStatus s) {
     switch (s) {
-    case VS_OK: return "OK";
-    case VS_INVALID_ARGUMENT: return "INVALID_ARGUMENT";
-    case VS_NOT_FOUND: return "NOT_FOUND";
-    case VS_FAILED_PRECONDITION: return "FAILED_PRECONDITION";
-    case VS_ALREADY_EXISTS: return "ALREADY_EXISTS";
-    case VS_PERMISSION_DENIED: return "PERMISSION_DENIED";
-    case VS_SQLITE: return "INTERNAL";
+    case VS_OK:
+        return "OK";
+    case VS_INVALID_ARGUMENT:
+        return "INVALID_ARGUMENT";
+    case VS_NOT_FOUND:
+        return "NOT_FOUND";
+    case VS_FAILED_PRECONDITION:
+        return "FAILED_PRECONDITION";
+    case VS_ALREADY_EXISTS:
+        return "ALREADY_EXISTS";
+    case VS_PERMISSION_DENIED:
+        return "PERMISSION_DENIED";
+    case VS_SQLITE:
+        return "INTERNAL";
     }
     return "INTERNAL";
 }
@@ -32,9 +39,12 @@ const char *velt_status_name(VeltStatus s) {
 static int status_rc(VeltStatus s) {
     switch (s) {
     case VS_FAILED_PRECONDITION:
-    case VS_ALREADY_EXISTS: return SQLITE_CONSTRAINT_FUNCTION;
-    case VS_PERMISSION_DENIED: return SQLITE_AUTH;
-    default: return SQLITE_ERROR;
+    case VS_ALREADY_EXISTS:
+        return SQLITE_CONSTRAINT_FUNCTION;
+    case VS_PERMISSION_DENIED:
+        return SQLITE_AUTH;
+    default:
+        return SQLITE_ERROR;
     }
 }
 

@@ -117,9 +117,8 @@ static int dedup(VeltConn *p, const VVal *a, sqlite3_str *pOut, int *pbDone, Vel
     if (rc == SQLITE_ROW) {
         char *zExec = sqlite3_mprintf("%s", sqlite3_column_text(pStmt, 0));
         if (strcmp((const char *)sqlite3_column_text(pStmt, 2), a[D_DEFINITION_ID].z) != 0) {
-            velt_err(e, VS_FAILED_PRECONDITION,
-                     "idempotencyKey '%s' was used for definition '%s'", a[D_IDEMPOTENCY_KEY].z,
-                     sqlite3_column_text(pStmt, 2));
+            velt_err(e, VS_FAILED_PRECONDITION, "idempotencyKey '%s' was used for definition '%s'",
+                     a[D_IDEMPOTENCY_KEY].z, sqlite3_column_text(pStmt, 2));
         } else {
             sqlite3_str_appendall(pOut, "{\"executionId\":");
             velt_json_str(pOut, (const char *)sqlite3_column_text(pStmt, 0), -1);
@@ -143,11 +142,12 @@ static int dedup(VeltConn *p, const VVal *a, sqlite3_str *pOut, int *pbDone, Vel
 
 /* Roots: nodes that no forward edge enters and no loop's exhausted route
 ** targets (SPEC 6.0: such nodes are reached only through their edges). */
-static int find_roots(const cJSON *pNodes, const cJSON *pCompiled, const char ***pazNode,
-                      int *pn, VeltErr *e) {
+static int find_roots(const cJSON *pNodes, const cJSON *pCompiled, const char ***pazNode, int *pn,
+                      VeltErr *e) {
     const cJSON *pEdges = cJSON_GetObjectItemCaseSensitive(pCompiled, "forwardEdges");
     int n = 0;
-    const char **az = sqlite3_malloc64(sizeof(char *) * (sqlite3_uint64)(cJSON_GetArraySize(pNodes) + 1));
+    const char **az =
+        sqlite3_malloc64(sizeof(char *) * (sqlite3_uint64)(cJSON_GetArraySize(pNodes) + 1));
     if (az == 0) return velt_err_nomem(e);
     const cJSON *pNode;
     cJSON_ArrayForEach(pNode, pNodes) {
@@ -157,13 +157,15 @@ static int find_roots(const cJSON *pNodes, const cJSON *pCompiled, const char **
         const cJSON *pEdge;
         cJSON_ArrayForEach(pEdge, pEdges) {
             const cJSON *pTo = cJSON_GetObjectItemCaseSensitive(pEdge, "to");
-            if (cJSON_IsString(pTo) && strcmp(pTo->valuestring, pId->valuestring) == 0) bEntered = 1;
+            if (cJSON_IsString(pTo) && strcmp(pTo->valuestring, pId->valuestring) == 0)
+                bEntered = 1;
         }
         const cJSON *pLoop;
         cJSON_ArrayForEach(pLoop, cJSON_GetObjectItemCaseSensitive(pCompiled, "loops")) {
             const cJSON *pEx = cJSON_GetObjectItemCaseSensitive(pLoop, "onExhausted");
             const cJSON *pTo = cJSON_GetObjectItemCaseSensitive(pEx, "routeToNodeId");
-            if (cJSON_IsString(pTo) && strcmp(pTo->valuestring, pId->valuestring) == 0) bEntered = 1;
+            if (cJSON_IsString(pTo) && strcmp(pTo->valuestring, pId->valuestring) == 0)
+                bEntered = 1;
         }
         if (!bEntered) az[n++] = pId->valuestring;
     }
@@ -175,7 +177,8 @@ static int find_roots(const cJSON *pNodes, const cJSON *pCompiled, const char **
 int velt_executions_dispatch(VeltConn *p, const VVal *a, sqlite3_str *pOut, VeltErr *e) {
     const char *zDef = a[D_DEFINITION_ID].z;
     if ((a[D_WEBHOOK_URL].t == VT_STRING) != (a[D_WEBHOOK_SECRET].t == VT_STRING)) {
-        return velt_err(e, VS_INVALID_ARGUMENT, "webhookUrl and webhookSecret must be provided together");
+        return velt_err(e, VS_INVALID_ARGUMENT,
+                        "webhookUrl and webhookSecret must be provided together");
     }
     sqlite3_stmt *pStmt = velt_stmt(p, VELT_STMT_DEF_FOR_DISPATCH, e);
     if (pStmt == 0) return e->status;
@@ -205,13 +208,15 @@ int velt_executions_dispatch(VeltConn *p, const VVal *a, sqlite3_str *pOut, Velt
         velt_err_nomem(e);
     } else if (!bActive) {
         velt_err(e, VS_FAILED_PRECONDITION, "definition '%s' is deleted", zDef);
-    } else if (bGroups || cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(pCompiled, "loops")) > 0) {
+    } else if (bGroups ||
+               cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(pCompiled, "loops")) > 0) {
         velt_err(e, VS_FAILED_PRECONDITION,
                  "definition '%s' uses %s, which this version of velt stores but does not run yet",
                  zDef, bGroups ? "parallel groups" : "loops");
     } else if (dedup(p, a, pOut, &bDone, e) == 0 && !bDone &&
                find_roots(pNodes, pCompiled, &azNode, &nRoot, e) == 0) {
-        if (nRoot == 0) velt_err(e, VS_FAILED_PRECONDITION, "definition '%s' has no root nodes", zDef);
+        if (nRoot == 0)
+            velt_err(e, VS_FAILED_PRECONDITION, "definition '%s' has no root nodes", zDef);
     }
     if (e->status == VS_OK && !bDone) {
         i64 now = velt_now(p);
@@ -227,7 +232,8 @@ int velt_executions_dispatch(VeltConn *p, const VVal *a, sqlite3_str *pOut, Velt
             azRoot[i] = sqlite3_mprintf("step_%s_%lld_%s", azNode[i], now, zRand);
             if (azRoot[i] == 0) velt_err_nomem(e);
         }
-        if (a[D_TRIGGER_CONTEXT].t == VT_OBJECT && (zContext = json_text(&a[D_TRIGGER_CONTEXT])) == 0) {
+        if (a[D_TRIGGER_CONTEXT].t == VT_OBJECT &&
+            (zContext = json_text(&a[D_TRIGGER_CONTEXT])) == 0) {
             velt_err_nomem(e);
         }
         options_json(a, &zOptions, e);
@@ -269,7 +275,8 @@ int velt_executions_dispatch(VeltConn *p, const VVal *a, sqlite3_str *pOut, Velt
         velt_json_str(pOut, zCorrId, -1);
         sqlite3_str_appendall(pOut, ",\"deduplicated\":false}");
     }
-    for (int i = 0; azRoot && i < nRoot; i++) sqlite3_free(azRoot[i]);
+    for (int i = 0; azRoot && i < nRoot; i++)
+        sqlite3_free(azRoot[i]);
     sqlite3_free(azRoot);
     sqlite3_free(azNode);
     sqlite3_free(zOptions);

@@ -131,14 +131,22 @@ static int issues_finish(VIssues *p, VeltErr *e) {
 
 static const char *type_name(VType t) {
     switch (t) {
-    case VT_ABSENT: return "nothing";
-    case VT_NULL: return "null";
-    case VT_STRING: return "a string";
-    case VT_NUMBER: return "a number";
-    case VT_BOOL: return "a boolean";
-    case VT_OBJECT: return "an object";
-    case VT_ARRAY: return "an array";
-    case VT_BLOB: return "a blob";
+    case VT_ABSENT:
+        return "nothing";
+    case VT_NULL:
+        return "null";
+    case VT_STRING:
+        return "a string";
+    case VT_NUMBER:
+        return "a number";
+    case VT_BOOL:
+        return "a boolean";
+    case VT_OBJECT:
+        return "an object";
+    case VT_ARRAY:
+        return "an array";
+    case VT_BLOB:
+        return "a blob";
     }
     return "?";
 }
@@ -146,13 +154,19 @@ static const char *type_name(VType t) {
 static const char *kind_name(int k) {
     switch (k) {
     case VK_STRING:
-    case VK_ENUM: return "a string";
-    case VK_INT: return "an integer";
-    case VK_NUMBER: return "a number";
-    case VK_BOOL: return "a boolean";
+    case VK_ENUM:
+        return "a string";
+    case VK_INT:
+        return "an integer";
+    case VK_NUMBER:
+        return "a number";
+    case VK_BOOL:
+        return "a boolean";
     case VK_OBJECT:
-    case VK_MAP: return "an object";
-    case VK_ARRAY: return "an array";
+    case VK_MAP:
+        return "an object";
+    case VK_ARRAY:
+        return "an array";
     }
     return "a value";
 }
@@ -199,14 +213,25 @@ static int check_vval(VIssues *pI, const VField *f, const VVal *v) {
     int ok;
     switch (kind) {
     case VK_STRING:
-    case VK_ENUM: ok = v->t == VT_STRING; break;
+    case VK_ENUM:
+        ok = v->t == VT_STRING;
+        break;
     case VK_INT:
-    case VK_NUMBER: ok = v->t == VT_NUMBER; break;
-    case VK_BOOL: ok = v->t == VT_BOOL; break;
+    case VK_NUMBER:
+        ok = v->t == VT_NUMBER;
+        break;
+    case VK_BOOL:
+        ok = v->t == VT_BOOL;
+        break;
     case VK_OBJECT:
-    case VK_MAP: ok = v->t == VT_OBJECT; break;
-    case VK_ARRAY: ok = v->t == VT_ARRAY; break;
-    default: ok = 1;
+    case VK_MAP:
+        ok = v->t == VT_OBJECT;
+        break;
+    case VK_ARRAY:
+        ok = v->t == VT_ARRAY;
+        break;
+    default:
+        ok = 1;
     }
     if (!ok) {
         return velt_issue(pI, "invalid_type", "must be %s, not %s", kind_name(kind),
@@ -230,7 +255,8 @@ static int check_vval(VIssues *pI, const VField *f, const VVal *v) {
         }
         if (az[i] == 0) {
             sqlite3_str *s = sqlite3_str_new(0);
-            for (i = 0; az[i]; i++) sqlite3_str_appendf(s, "%s'%s'", i ? ", " : "", az[i]);
+            for (i = 0; az[i]; i++)
+                sqlite3_str_appendf(s, "%s'%s'", i ? ", " : "", az[i]);
             char *zList = sqlite3_str_finish(s);
             velt_issue(pI, "invalid_enum_value", "must be one of %s", zList ? zList : "");
             sqlite3_free(zList);
@@ -269,7 +295,8 @@ static int check_vval(VIssues *pI, const VField *f, const VVal *v) {
         }
         break;
     }
-    default: break;
+    default:
+        break;
     }
     if (pI->nIssue == nBefore && f->xCheck) f->xCheck(v, pI);
     return pI->nIssue != nBefore;
@@ -329,13 +356,17 @@ int velt_decode_args(const VSchema *pS, int argc, sqlite3_value **argv, VVal *aO
         velt_issue_push_key(&is, f->zName);
         sqlite3_value *pV = i < argc ? argv[i] : 0;
         switch (pV ? sqlite3_value_type(pV) : SQLITE_NULL) {
-        case SQLITE_NULL: v->t = VT_ABSENT; break;
+        case SQLITE_NULL:
+            v->t = VT_ABSENT;
+            break;
         case SQLITE_INTEGER:
         case SQLITE_FLOAT:
             v->t = VT_NUMBER;
             v->r = sqlite3_value_double(pV);
             break;
-        case SQLITE_BLOB: v->t = VT_BLOB; break;
+        case SQLITE_BLOB:
+            v->t = VT_BLOB;
+            break;
         default:
             v->t = VT_STRING;
             v->z = (const char *)sqlite3_value_text(pV);
@@ -349,7 +380,8 @@ int velt_decode_args(const VSchema *pS, int argc, sqlite3_value **argv, VVal *aO
             }
         }
         if (v->t == VT_ABSENT) {
-            if ((f->flags & VF_REQUIRED) && is.nIssue == 0) velt_issue(&is, "invalid_type", "is required");
+            if ((f->flags & VF_REQUIRED) && is.nIssue == 0)
+                velt_issue(&is, "invalid_type", "is required");
         } else if (v->t == VT_BLOB) {
             velt_issue(&is, "invalid_type", "must be %s, not a blob", kind_name(f->eKind));
         } else {
@@ -402,8 +434,8 @@ static const char *tree_problem(const cJSON *j) {
 static int has_nul_escape(const char *z, int n) {
     for (int i = 0; i + 1 < n; i++) {
         if (z[i] != '\\') continue;
-        if (z[i + 1] == 'u' && i + 5 < n && z[i + 2] == '0' && z[i + 3] == '0' &&
-            z[i + 4] == '0' && z[i + 5] == '0') {
+        if (z[i + 1] == 'u' && i + 5 < n && z[i + 2] == '0' && z[i + 3] == '0' && z[i + 4] == '0' &&
+            z[i + 5] == '0') {
             return 1;
         }
         i++; /* skip the escaped character */
@@ -422,7 +454,8 @@ int velt_parse_json(const char *z, int n, cJSON **ppOut, VeltErr *e) {
         return velt_err(e, VS_INVALID_ARGUMENT, "malformed JSON near byte %d",
                         zEnd ? (int)(zEnd - z) : 0);
     }
-    while (zEnd && zEnd < z + n && (*zEnd == ' ' || *zEnd == '\n' || *zEnd == '\r' || *zEnd == '\t')) {
+    while (zEnd && zEnd < z + n &&
+           (*zEnd == ' ' || *zEnd == '\n' || *zEnd == '\r' || *zEnd == '\t')) {
         zEnd++;
     }
     const char *zWhy = 0;

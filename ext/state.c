@@ -46,8 +46,7 @@ const VeltTransition *velt_transition_find(const char *zAction) {
 ** object without actorId/reason, which have their own columns (see
 ** sql/migrations/0001_init.sql). */
 int velt_event_append_full(VeltConn *p, const char *zExec, const char *zType, const char *zStep,
-                           const char *zData, const char *zActor, const char *zReason,
-                           VeltErr *e) {
+                           const char *zData, const char *zActor, const char *zReason, VeltErr *e) {
     sqlite3_stmt *pStmt = velt_stmt(p, VELT_STMT_EVENT_INSERT, e);
     if (pStmt == 0) return e->status;
     /* evt_<ms><random>: ids grow with time, so the unique index on them is
@@ -122,7 +121,8 @@ int velt_step_move(VeltConn *p, const VeltMove *m, VeltErr *e) {
             sqlite3_bind_text(pStmt, iParam++, velt_step_status[i].zName, -1, SQLITE_STATIC);
         }
     }
-    while (iParam <= 10) sqlite3_bind_null(pStmt, iParam++);
+    while (iParam <= 10)
+        sqlite3_bind_null(pStmt, iParam++);
     if (velt_exec_stmt(p, pStmt, e)) return e->status;
     if (sqlite3_changes(p->db) != 1) return diagnose(p, m, e);
     return velt_event_append_full(p, m->zExec, t->zEvent, m->zStep, m->zEventData, m->zActor,

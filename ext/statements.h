@@ -8,6 +8,8 @@
 #ifndef VELT_STATEMENTS_H
 #define VELT_STATEMENTS_H
 
+/* clang-format off */
+
 /* An event's data as readers see it: the stored data object with the actor
 ** and reason columns put back (see the _velt_events comment in 0001). The
 ** reason key is present, maybe null, whenever an actor is, and always for
@@ -120,6 +122,8 @@
                         " v.groups FROM main._velt_definitions d"                               \
                         " JOIN main._velt_definition_versions v ON v.version_id = d.version_id" \
                         " WHERE d.definition_id = ?1")
+
+/* clang-format on */
 
 #define VELT_STMT_ENUM(name, sql) VELT_STMT_##name,
 enum { VELT_STATEMENTS(VELT_STMT_ENUM) VELT_STMT_COUNT };

@@ -57,11 +57,21 @@ void velt_json_str(sqlite3_str *s, const char *z, int n) {
         if (i > start) sqlite3_str_append(s, z + start, i - start);
         start = i + 1;
         switch (c) {
-        case '"': sqlite3_str_appendall(s, "\\\""); break;
-        case '\\': sqlite3_str_appendall(s, "\\\\"); break;
-        case '\n': sqlite3_str_appendall(s, "\\n"); break;
-        case '\r': sqlite3_str_appendall(s, "\\r"); break;
-        case '\t': sqlite3_str_appendall(s, "\\t"); break;
+        case '"':
+            sqlite3_str_appendall(s, "\\\"");
+            break;
+        case '\\':
+            sqlite3_str_appendall(s, "\\\\");
+            break;
+        case '\n':
+            sqlite3_str_appendall(s, "\\n");
+            break;
+        case '\r':
+            sqlite3_str_appendall(s, "\\r");
+            break;
+        case '\t':
+            sqlite3_str_appendall(s, "\\t");
+            break;
         default: {
             char esc[7] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15], 0};
             sqlite3_str_appendall(s, esc);

@@ -14,7 +14,6 @@
 #include <stdint.h>
 #include <string.h>
 
-
 /* Literal IPv4 ranges an outbound call may never reach: "this network",
 ** RFC 1918, carrier-grade NAT, loopback, link-local, multicast, reserved. */
 static const struct {
@@ -225,7 +224,8 @@ const char *velt_url_problem(const char *zUrl) {
         return ipv4_blocked(a4) ? zBlockedMsg : 0;
     }
     for (const unsigned char *c = (const unsigned char *)zName; *c; c++) {
-        if (!(velt_is_alpha(*c) || velt_is_digit(*c) || *c == '-' || *c == '.' || *c == '_' || *c >= 0x80)) {
+        if (!(velt_is_alpha(*c) || velt_is_digit(*c) || *c == '-' || *c == '.' || *c == '_' ||
+              *c >= 0x80)) {
             return "must name a valid host";
         }
     }

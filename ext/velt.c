@@ -52,7 +52,9 @@ static void set_clock_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     (void)argc;
     VeltConn *p = sqlite3_user_data(ctx);
     switch (sqlite3_value_type(argv[0])) {
-    case SQLITE_NULL: p->bFixedClock = 0; break;
+    case SQLITE_NULL:
+        p->bFixedClock = 0;
+        break;
     case SQLITE_INTEGER:
         p->bFixedClock = 1;
         p->iClock = sqlite3_value_int64(argv[0]);
@@ -75,11 +77,12 @@ static void now_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
 #ifdef _WIN32
 __declspec(dllexport)
 #endif
-int sqlite3_velt_init(sqlite3 *db, char **pzErrMsg, const sqlite3_api_routines *pApi) {
+    int sqlite3_velt_init(sqlite3 *db, char **pzErrMsg, const sqlite3_api_routines *pApi) {
     SQLITE_EXTENSION_INIT2(pApi);
     if (sqlite3_libversion_number() < 3037000) {
-        if (pzErrMsg) *pzErrMsg = sqlite3_mprintf("velt needs SQLite 3.37.0 or later (this is %s)",
-                                    sqlite3_libversion());
+        if (pzErrMsg)
+            *pzErrMsg = sqlite3_mprintf("velt needs SQLite 3.37.0 or later (this is %s)",
+                                        sqlite3_libversion());
         return SQLITE_ERROR;
     }
     /* Pure helpers are innocuous; velt_init and velt_set_clock change state,

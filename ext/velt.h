@@ -21,7 +21,8 @@ extern "C" {
 #define VELT_API
 #endif
 
-VELT_API int sqlite3_velt_init(sqlite3 *db, char **pzErrMsg, const struct sqlite3_api_routines *pApi);
+VELT_API int sqlite3_velt_init(sqlite3 *db, char **pzErrMsg,
+                               const struct sqlite3_api_routines *pApi);
 
 #ifdef __cplusplus
 }

@@ -23,8 +23,8 @@
 #ifndef VELT_INT_H
 #define VELT_INT_H
 
-#include <sqlite3ext.h>
 #include <cJSON.h>
+#include <sqlite3ext.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -147,9 +147,9 @@ typedef enum VType {
 typedef struct VVal {
     VType t;
     const char *z;
-    int n;      /* bytes */
-    int nChar;  /* code points */
-    double r;   /* VT_NUMBER, VT_BOOL */
+    int n;          /* bytes */
+    int nChar;      /* code points */
+    double r;       /* VT_NUMBER, VT_BOOL */
     const cJSON *j; /* the JSON item, when the value came from JSON */
 } VVal;
 
@@ -187,7 +187,8 @@ struct VSchema {
     int nField;
 };
 #define VELT_COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
-#define VELT_SCHEMA(a) {a, VELT_COUNT(a)}
+#define VELT_SCHEMA(a)                                                                             \
+    { a, VELT_COUNT(a) }
 
 /* Validate a JSON item against one field (recursively). */
 int velt_check_item(const VField *, const cJSON *, VIssues *);

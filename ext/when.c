@@ -34,10 +34,10 @@ typedef struct Op {
 } Op;
 
 static const Op aOp[] = {
-    {"eq", 2, 2},         {"ne", 2, 2},       {"neq", 2, 2},     {"gt", 2, 2},
-    {"gte", 2, 2},        {"lt", 2, 2},       {"lte", 2, 2},     {"and", 1, 64},
-    {"or", 1, 64},        {"not", 1, 1},      {"includes", 2, 2}, {"startsWith", 2, 2},
-    {"endsWith", 2, 2},   {"length", 1, 1},   {"isEmpty", 1, 1}, {"regex", 2, 3},
+    {"eq", 2, 2},       {"ne", 2, 2},     {"neq", 2, 2},      {"gt", 2, 2},
+    {"gte", 2, 2},      {"lt", 2, 2},     {"lte", 2, 2},      {"and", 1, 64},
+    {"or", 1, 64},      {"not", 1, 1},    {"includes", 2, 2}, {"startsWith", 2, 2},
+    {"endsWith", 2, 2}, {"length", 1, 1}, {"isEmpty", 1, 1},  {"regex", 2, 3},
 };
 
 static const Op *find_op(const char *z) {
@@ -66,7 +66,8 @@ static int check_node(const cJSON *p, VIssues *pI, int depth) {
         }
         const char *z = pVar->valuestring;
         if (strncmp(z, "output", 6) && strncmp(z, "step", 4) && strncmp(z, "execution", 9)) {
-            return velt_issue(pI, "custom", "var '%s' must start with output, step or execution", z);
+            return velt_issue(pI, "custom", "var '%s' must start with output, step or execution",
+                              z);
         }
         return 0;
     }
@@ -87,7 +88,8 @@ static int check_node(const cJSON *p, VIssues *pI, int depth) {
         regex_t re;
         if (!cJSON_IsString(pPat)) return velt_issue(pI, "custom", "regex needs a literal pattern");
         if (compile_regex(&re, pPat->valuestring, cJSON_GetArrayItem(pArgs, 2)) != 0) {
-            return velt_issue(pI, "custom", "regex pattern '%s' does not compile", pPat->valuestring);
+            return velt_issue(pI, "custom", "regex pattern '%s' does not compile",
+                              pPat->valuestring);
         }
         regfree(&re);
     }
@@ -125,7 +127,8 @@ static const cJSON *resolve(const cJSON *pCtx, const char *zPath) {
     char zKey[256];
     while (p && *zPath) {
         int n = 0;
-        while (zPath[n] && zPath[n] != '.') n++;
+        while (zPath[n] && zPath[n] != '.')
+            n++;
         if (n >= (int)sizeof(zKey)) return 0;
         memcpy(zKey, zPath, (size_t)n);
         zKey[n] = 0;
@@ -254,7 +257,8 @@ static int eval_op(const char *zOp, const cJSON *pArgs, const cJSON *pCtx, Val *
         }
         rc = eval_bool(pOut, r);
     }
-    for (int i = 0; i < 3; i++) val_free(&av[i]);
+    for (int i = 0; i < 3; i++)
+        val_free(&av[i]);
     return rc;
 }
 

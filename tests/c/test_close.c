@@ -60,7 +60,8 @@ static const char zDef[] =
     "SELECT velt('definitions/create', '{\"definitionId\":\"close-test\",\"name\":\"Close\","
     "\"nodes\":[{\"nodeId\":\"review\",\"type\":\"human\",\"config\":{\"reviewers\":"
     "[{\"userId\":\"u1\",\"mandatory\":true}]}},{\"nodeId\":\"notify\",\"type\":\"notification\","
-    "\"config\":{\"channel\":\"email\",\"recipients\":[\"a@example.com\"],\"bodyTemplate\":\"x\"}}],"
+    "\"config\":{\"channel\":\"email\",\"recipients\":[\"a@example.com\"],\"bodyTemplate\":\"x\"}}]"
+    ","
     "\"edges\":[{\"from\":\"review\",\"to\":\"notify\",\"on\":\"reject\"}]}')";
 
 int main(int argc, char **argv) {
@@ -88,19 +89,22 @@ int main(int argc, char **argv) {
     one(db, zDef, &rc);
     check(rc == SQLITE_OK, "definitions/create succeeds");
     for (int i = 0; i < 3; i++) {
-        one(db, "SELECT velt('executions/dispatch', json_object('definitionId', 'close-test'))", &rc);
+        one(db, "SELECT velt('executions/dispatch', json_object('definitionId', 'close-test'))",
+            &rc);
     }
     check(rc == SQLITE_OK, "executions/dispatch succeeds");
     const char *z = one(db,
                         "SELECT count(velt_cancel_step(execution_id, step_id, 'c test', 'admin'))"
                         " FROM velt_steps WHERE status = 'waiting'",
                         &rc);
-    check(rc == SQLITE_OK && strcmp(z, "3") == 0, "three waiting steps cancelled through velt_steps");
+    check(rc == SQLITE_OK && strcmp(z, "3") == 0,
+          "three waiting steps cancelled through velt_steps");
     one(db, "SELECT velt_cancel_step('nope', 'nope', NULL, 'admin')", &rc);
     check(rc == SQLITE_ERROR, "a failing call raises SQLITE_ERROR");
     z = one(db, "SELECT count(*) FROM velt_events WHERE type = 'step.cancelled'", &rc);
     check(rc == SQLITE_OK && strcmp(z, "3") == 0, "three step.cancelled events");
-    snprintf(zMsg, sizeof zMsg, "%s: close after writes, reads and errors returns SQLITE_OK", zKind);
+    snprintf(zMsg, sizeof zMsg, "%s: close after writes, reads and errors returns SQLITE_OK",
+             zKind);
     check(sqlite3_close(db) == SQLITE_OK, zMsg);
 
     /* Only a failed call, no virtual table ever touched. */

@@ -28,5 +28,15 @@ for sql in tests/sql/*.sql; do
         fail=$((fail + 1))
     fi
 done
+# The shell runs a whole admin script (the demo's) with -bail and exits 0.
+rm -f "$tmp"/case.db*
+if sqlite3 -bail "$tmp/case.db" < sql/examples/admin_cancel.sql > "$tmp/out.txt" 2>&1; then
+    echo "ok - the shell runs sql/examples/admin_cancel.sql and exits 0"
+    pass=$((pass + 1))
+else
+    echo "FAIL - the shell exits $? on sql/examples/admin_cancel.sql"
+    tail -5 "$tmp/out.txt"
+    fail=$((fail + 1))
+fi
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
