@@ -131,8 +131,17 @@ int velt_txn_begin(VeltConn *p, VeltTxn *t, int bWrite, VeltErr *e) {
             "SELECT velt...()): run the velt call in a SELECT, then store its result");
         return e->status;
     }
-    t->eMode = VELT_TXN_SAVEPOINT;
-    if (sqlite3_get_autocommit(p->db)) t->eMode = bWrite ? VELT_TXN_WRITE : VELT_TXN_READ;
+    if (!bWrite) {
+        /* A read needs one snapshot across its statements: any transaction
+        ** already open (the caller's, or the one of the statement calling
+        ** us) holds one for the whole connection. */
+        if (!sqlite3_get_autocommit(p->db) || sqlite3_txn_state(p->db, 0) != SQLITE_TXN_NONE) {
+            return 0;
+        }
+        t->eMode = VELT_TXN_READ;
+    } else {
+        t->eMode = sqlite3_get_autocommit(p->db) ? VELT_TXN_WRITE : VELT_TXN_SAVEPOINT;
+    }
     int iStmt = t->eMode == VELT_TXN_SAVEPOINT ? VELT_STMT_SAVEPOINT
                 : t->eMode == VELT_TXN_WRITE   ? VELT_STMT_BEGIN_WRITE
                                                : VELT_STMT_BEGIN_READ;
