@@ -10,7 +10,7 @@ import time
 import unittest
 
 from velt_helpers import (ONE_REVIEW, TWO_REVIEWS, cancel, DbTest, define, dispatch, events,
-                          execution_status, step_row, unsynced, velt, velt_api, VeltAssertions)
+                          execution_status, step_row, unsynced, velt, velt_api, VeltAssertions, TwoReviewsTest, step_of)
 
 EXAMPLES_PATH = os.environ.get(
     "VELT_UPSTREAM_EXAMPLES",
@@ -55,12 +55,6 @@ def example(endpoint, kind, title=None):
 
 def marketing_create_body():
     return example("definitions/create-definition", "request", "Create a marketing-copy approval workflow")
-
-
-def step_of(conn, execution_id, node_id):
-    (sid,) = conn.execute("SELECT step_id FROM velt_steps WHERE execution_id = ? AND node_id = ?",
-                          (execution_id, node_id)).fetchone()
-    return sid
 
 
 @unittest.skipIf(EXAMPLES is None, f"{EXAMPLES_PATH} is not readable")
@@ -298,14 +292,7 @@ class GetEventsTest(DbTest, VeltAssertions):
                               (json.dumps({"executionId": "exec_nope"}),))
 
 
-class CancelExecutionTest(DbTest, VeltAssertions):
-    def setUp(self):
-        super().setUp()
-        unsynced(self.conn)
-        define(self.conn, TWO_REVIEWS)
-        self.exec_id = dispatch(self.conn, "two-reviews")
-        self.legal = step_of(self.conn, self.exec_id, "legal")
-        self.brand = step_of(self.conn, self.exec_id, "brand")
+class CancelExecutionTest(TwoReviewsTest, VeltAssertions):
 
     def test_cancel_live_execution_returns_cancelled_true(self):
         result = velt(self.conn, "executions/cancel", {"executionId": self.exec_id, "reason": "postponed"})

@@ -7,7 +7,7 @@ import unittest
 
 from velt_helpers import (ONE_REVIEW, TWO_REVIEWS, cancel, DbTest, define, dispatch, events,
                           execution_status, seqs, step_row, unsynced, velt, velt_api,
-                          VeltAssertions)
+                          VeltAssertions, TwoReviewsTest, step_of)
 
 # A human step whose node has an `always` edge: if a cancel fanned out, the
 # always edge would fire whatever the output (SPEC 6.3), so this catches it.
@@ -32,20 +32,7 @@ ALWAYS_EDGE = {
 }
 
 
-def step_of(conn, execution_id, node_id):
-    (sid,) = conn.execute("SELECT step_id FROM velt_steps WHERE execution_id = ? AND node_id = ?",
-                          (execution_id, node_id)).fetchone()
-    return sid
-
-
-class CancelStepTest(DbTest, VeltAssertions):
-    def setUp(self):
-        super().setUp()
-        unsynced(self.conn)
-        define(self.conn, TWO_REVIEWS)
-        self.exec_id = dispatch(self.conn, "two-reviews")
-        self.legal = step_of(self.conn, self.exec_id, "legal")
-        self.brand = step_of(self.conn, self.exec_id, "brand")
+class CancelStepTest(TwoReviewsTest, VeltAssertions):
 
     # ---- the result -------------------------------------------------------
 

@@ -6,22 +6,12 @@ import sqlite3
 import unittest
 
 from velt_helpers import (TWO_REVIEWS, cancel, connect, DbTest, define, dispatch, plain_connect,
-                          step_row, storage_dump, unsynced, velt)
+                          step_row, storage_dump, unsynced, velt, TwoReviewsTest, step_of)
 
 
-def step_of(conn, execution_id, node_id):
-    (sid,) = conn.execute("SELECT step_id FROM velt_steps WHERE execution_id = ? AND node_id = ?",
-                          (execution_id, node_id)).fetchone()
-    return sid
-
-
-class SafetyFlagsTest(DbTest):
+class SafetyFlagsTest(TwoReviewsTest):
     def setUp(self):
         super().setUp()
-        unsynced(self.conn)
-        define(self.conn, TWO_REVIEWS)
-        self.exec_id = dispatch(self.conn, "two-reviews")
-        self.legal = step_of(self.conn, self.exec_id, "legal")
         self.conn.isolation_level = None
 
     def create_cancel_view(self):
@@ -92,13 +82,9 @@ class SafetyFlagsTest(DbTest):
         self.assertEqual(cancel(self.conn, self.exec_id, self.legal)["cancelled"], True)
 
 
-class ReadOnlyDatabaseTest(DbTest):
+class ReadOnlyDatabaseTest(TwoReviewsTest):
     def setUp(self):
         super().setUp()
-        unsynced(self.conn)
-        define(self.conn, TWO_REVIEWS)
-        self.exec_id = dispatch(self.conn, "two-reviews")
-        self.legal = step_of(self.conn, self.exec_id, "legal")
         self.conn.close()
         self.ro = connect(f"file:{self.path}?mode=ro", uri=True)
         self.conn = self.ro  # DbTest.snapshot and tearDown use self.conn

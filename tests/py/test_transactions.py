@@ -7,15 +7,9 @@ import unittest
 
 from velt_helpers import (ONE_REVIEW, TWO_REVIEWS, cancel, connect, DbTest, define, dispatch,
                           events, execution_status, plain_connect, step_row, unsynced, velt,
-                          VeltAssertions)
+                          VeltAssertions, TwoReviewsTest, step_of)
 
 VTABS = ("velt_steps", "velt_events", "velt_executions", "velt_definitions")
-
-
-def step_of(conn, execution_id, node_id):
-    (sid,) = conn.execute("SELECT step_id FROM velt_steps WHERE execution_id = ? AND node_id = ?",
-                          (execution_id, node_id)).fetchone()
-    return sid
 
 
 def step_cancelled_count(conn, execution_id):
@@ -24,14 +18,9 @@ def step_cancelled_count(conn, execution_id):
     return n
 
 
-class CallerTransactionTest(DbTest, VeltAssertions):
+class CallerTransactionTest(TwoReviewsTest, VeltAssertions):
     def setUp(self):
         super().setUp()
-        unsynced(self.conn)
-        define(self.conn, TWO_REVIEWS)
-        self.exec_id = dispatch(self.conn, "two-reviews")
-        self.legal = step_of(self.conn, self.exec_id, "legal")
-        self.brand = step_of(self.conn, self.exec_id, "brand")
         self.conn.isolation_level = None  # explicit BEGIN/COMMIT below
 
     def test_cancel_inside_begin_rollback_leaves_nothing(self):

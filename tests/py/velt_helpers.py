@@ -213,3 +213,23 @@ def unsynced(conn):
     not crash durability, and fsync dominates their time on a busy disk."""
     conn.execute("PRAGMA synchronous = OFF")
     return conn
+
+
+def step_of(conn, execution_id, node_id):
+    """The step id of node_id in an execution."""
+    (sid,) = conn.execute("SELECT step_id FROM velt_steps WHERE execution_id = ? AND node_id = ?",
+                          (execution_id, node_id)).fetchone()
+    return sid
+
+
+class TwoReviewsTest(DbTest):
+    """A database holding one dispatched TWO_REVIEWS execution: self.exec_id,
+    and its two waiting steps self.legal and self.brand."""
+
+    def setUp(self):
+        super().setUp()
+        unsynced(self.conn)
+        define(self.conn, TWO_REVIEWS)
+        self.exec_id = dispatch(self.conn, "two-reviews")
+        self.legal = step_of(self.conn, self.exec_id, "legal")
+        self.brand = step_of(self.conn, self.exec_id, "brand")
