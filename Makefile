@@ -6,7 +6,8 @@ CC       ?= cc
 VERSION  := $(shell cat VERSION)
 UNAME    := $(shell uname -s)
 EXT      := $(if $(filter Darwin,$(UNAME)),dylib,so)
-BUILD    := build
+BUILD    ?= build
+OUT      ?= .
 PYTHON   := /usr/bin/python3
 
 DEB_PACKAGES := sqlite3 libsqlite3-dev libcjson-dev pkg-config python3
@@ -26,8 +27,11 @@ MIGRATIONS := $(sort $(wildcard sql/migrations/*.sql))
 OBJ_SO   := $(SRC:ext/%.c=$(BUILD)/so/%.o)
 OBJ_A    := $(SRC:ext/%.c=$(BUILD)/a/%.o)
 
-.PHONY: all static test demo bench install clean deps help check-deps
-all: velt.$(EXT)
+SO       := $(OUT)/velt.$(EXT)
+LIB      := $(OUT)/libvelt.a
+
+.PHONY: all static test demo bench install clean deps help test-asan test-valgrind coverage
+all: $(SO)
 
 help:
 	@echo "make            build velt.$(EXT) (the loadable extension)"
@@ -37,6 +41,9 @@ help:
 	@echo "make bench      cancel cost against hand-written SQL"
 	@echo "make install    install to \$$(DESTDIR)\$$(PREFIX) (default /usr/local)"
 	@echo "make deps       install missing Debian packages: $(DEB_PACKAGES)"
+	@echo "make test-asan  the whole suite with AddressSanitizer and UndefinedBehaviorSanitizer"
+	@echo "make test-valgrind  the shell and C tests under valgrind"
+	@echo "make coverage   line and branch coverage of ext/ over the whole suite"
 
 # Installs what the build and the tests need, only when something is missing.
 deps:
@@ -68,30 +75,64 @@ $(BUILD)/a/%.o: ext/%.c $(HDR) | $(BUILD)/.deps
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -DSQLITE_CORE -DVELT_STATIC -c $< -o $@
 
-velt.$(EXT): $(OBJ_SO)
+$(SO): $(OBJ_SO)
 	$(CC) -shared -o $@ $(OBJ_SO) $(CJSON_LIBS) -lm $(LDFLAGS)
 
-static: libvelt.a
-libvelt.a: $(OBJ_A)
+static: $(LIB)
+$(LIB): $(OBJ_A)
 	rm -f $@ && ar rcs $@ $(OBJ_A)
 
-install: velt.$(EXT) libvelt.a
+install: $(SO) $(LIB)
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include
 	install -m 0755 velt.$(EXT) $(DESTDIR)$(PREFIX)/lib/velt.$(EXT)
 	install -m 0644 libvelt.a $(DESTDIR)$(PREFIX)/lib/libvelt.a
 	install -m 0644 ext/velt.h $(DESTDIR)$(PREFIX)/include/velt.h
 
-test: velt.$(EXT) libvelt.a
+test: $(SO) $(LIB)
 	@sh tests/run
 
-demo: velt.$(EXT)
+demo: $(SO)
 	rm -f demo.db demo.db-wal demo.db-shm
 	sqlite3 -bail demo.db < sql/examples/admin_cancel.sql
 
-bench: velt.$(EXT)
+bench: $(SO)
 	@mkdir -p $(BUILD)
 	$(CC) -std=c11 -D_DEFAULT_SOURCE -O2 $(WARN) $(PKG_CFLAGS) bench/bench.c -o $(BUILD)/bench $(PKG_LIBS) -lm
 	$(BUILD)/bench ./velt.$(EXT)
+
+# ---- sanitizers and coverage ----------------------------------------------
+# Each builds its own copy of the extension under build/ and runs the same
+# test scripts against it (they take the extension's path from VELT_*).
+ASAN_DIR   := build/asan
+ASAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+              -fno-sanitize-recover=undefined
+ASAN_RT     = $(shell clang -print-file-name=libclang_rt.asan-x86_64.so)
+SAN_PKGS   := clang libclang-rt-14-dev valgrind
+
+sanitizer-deps:
+	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(DEB_PACKAGES) $(SAN_PKGS)"
+
+test-asan: sanitizer-deps
+	$(MAKE) --no-print-directory BUILD=$(ASAN_DIR) OUT=$(ASAN_DIR) CC=clang \
+	  CFLAGS="$(ASAN_FLAGS)" LDFLAGS="-fsanitize=address,undefined -shared-libasan" \
+	  $(ASAN_DIR)/velt.$(EXT) $(ASAN_DIR)/libvelt.a
+	VELT_EXTENSION=$(ASAN_DIR)/velt VELT_STATIC_LIB=$(ASAN_DIR)/libvelt.a CC=clang \
+	VELT_TEST_CFLAGS="$(ASAN_FLAGS) -shared-libasan" VELT_PRELOAD="$(ASAN_RT)" \
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	VELT_PY_ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 sh tests/run
+
+test-valgrind: sanitizer-deps $(SO) $(LIB)
+	sh tests/valgrind.sh
+
+COV_DIR := build/coverage
+coverage:
+	rm -rf $(COV_DIR)
+	$(MAKE) --no-print-directory BUILD=$(COV_DIR) OUT=$(COV_DIR) \
+	  CFLAGS="-O0 -g --coverage" LDFLAGS="--coverage" $(COV_DIR)/velt.$(EXT) $(COV_DIR)/libvelt.a
+	-VELT_EXTENSION=$(COV_DIR)/velt VELT_STATIC_LIB=$(COV_DIR)/libvelt.a \
+	  VELT_TEST_CFLAGS="--coverage" sh tests/run > $(COV_DIR)/tests.log 2>&1
+	@tail -n 1 $(COV_DIR)/tests.log
+	@$(PYTHON) tools/coverage.py $(COV_DIR)
 
 clean:
 	rm -rf $(BUILD) velt.so velt.dylib libvelt.a demo.db demo.db-wal demo.db-shm

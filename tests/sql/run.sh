@@ -7,6 +7,9 @@
 # (.testctrl prng_seed) so that generated ids are the same on every run.
 # UPDATE=1 sh tests/sql/run.sh rewrites the expected files (review the diff!).
 cd "$(dirname "$0")/../.." || exit 1
+ext=${VELT_EXTENSION:-./velt} # another build (make test-asan, test-valgrind)
+run=${VELT_RUNNER:-}          # a wrapper such as valgrind
+[ -n "${VELT_PRELOAD:-}" ] && run="env LD_PRELOAD=$VELT_PRELOAD $run"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 pass=0
@@ -15,7 +18,7 @@ for sql in tests/sql/*.sql; do
     name=$(basename "$sql" .sql)
     expected="tests/sql/$name.expected"
     rm -f "$tmp"/case.db*
-    sqlite3 "$tmp/case.db" -cmd ".testctrl prng_seed 7" -cmd ".load ./velt" < "$sql" > "$tmp/out.txt" 2>&1
+    $run sqlite3 "$tmp/case.db" -cmd ".testctrl prng_seed 7" -cmd ".load $ext" < "$sql" > "$tmp/out.txt" 2>&1
     if [ "${UPDATE:-0}" = 1 ]; then
         cp "$tmp/out.txt" "$expected"
     fi
@@ -30,7 +33,8 @@ for sql in tests/sql/*.sql; do
 done
 # The shell runs a whole admin script (the demo's) with -bail and exits 0.
 rm -f "$tmp"/case.db*
-if sqlite3 -bail "$tmp/case.db" < sql/examples/admin_cancel.sql > "$tmp/out.txt" 2>&1; then
+if sed "s|^\.load \./velt|.load $ext|" sql/examples/admin_cancel.sql |
+    $run sqlite3 -bail "$tmp/case.db" > "$tmp/out.txt" 2>&1; then
     echo "ok - the shell runs sql/examples/admin_cancel.sql and exits 0"
     pass=$((pass + 1))
 else
