@@ -16,12 +16,18 @@
 ** SQLite's memory high-water mark (velt allocates through SQLite), sampled
 ** after the first and the last block to show it does not grow with calls.
 **
-** usage: bench EXTENSION [N_TXN N_AUTO]
+** Then the scale table: the same cancels (in one transaction) on databases
+** that already hold 1,000, 100,000 and 1,000,000 steps of history with ten
+** events per step; the cost per cancel at 1,000,000 should stay within 1.3x
+** of the cost at 1,000.
+**
+** usage: bench EXTENSION [N_TXN N_AUTO [SCALE_MAX]]
 */
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -164,37 +170,37 @@ static void run(Target *aV, Target *aS, int n, int bAutocommit, double *pV, doub
     if (!bAutocommit) exec("COMMIT");
 }
 
-int main(int argc, char **argv) {
-    if (argc < 2) {
-        fprintf(stderr, "usage: bench EXTENSION [N_TXN N_AUTO]\n");
-        return 2;
-    }
-    int nTxn = argc > 2 ? atoi(argv[2]) : 100000;
-    int nAuto = argc > 3 ? atoi(argv[3]) : 10000;
-    char zFile[] = "/tmp/velt-bench-XXXXXX";
+static const char zBenchDefinition[] =
+    "SELECT velt('definitions/create', '{\"definitionId\":\"bench\",\"name\":\"Bench\","
+    "\"nodes\":["
+    "{\"nodeId\":\"a\",\"type\":\"human\",\"config\":{\"reviewerIds\":[\"u1\"]}},"
+    "{\"nodeId\":\"b\",\"type\":\"human\",\"config\":{\"reviewerIds\":[\"u2\"]}},"
+    "{\"nodeId\":\"c\",\"type\":\"human\",\"config\":{\"reviewerIds\":[\"u3\"]}},"
+    "{\"nodeId\":\"n\",\"type\":\"notification\",\"config\":{\"channel\":\"email\","
+    "\"recipients\":[\"x@example.com\"],\"bodyTemplate\":\"x\"}}],"
+    "\"edges\":[{\"from\":\"a\",\"to\":\"n\",\"on\":\"reject\"},"
+    "{\"from\":\"b\",\"to\":\"n\",\"on\":\"reject\"},"
+    "{\"from\":\"c\",\"to\":\"n\",\"on\":\"reject\"}]}')";
+
+static char zFile[64];
+
+/* A fresh WAL database with the extension, the definition and the
+** statements both sides use. */
+static void open_db(const char *zExt) {
+    snprintf(zFile, sizeof zFile, "/tmp/velt-bench-XXXXXX");
     int fd = mkstemp(zFile);
-    if (fd < 0) return 1;
+    if (fd < 0) exit(1);
     close(fd);
     if (sqlite3_open(zFile, &db) != SQLITE_OK) die("open");
     char *zErr = 0;
     sqlite3_db_config(db, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 1, 0);
-    if (sqlite3_load_extension(db, argv[1], 0, &zErr) != SQLITE_OK) {
-        fprintf(stderr, "bench: cannot load %s: %s\n", argv[1], zErr);
-        return 1;
+    if (sqlite3_load_extension(db, zExt, 0, &zErr) != SQLITE_OK) {
+        fprintf(stderr, "bench: cannot load %s: %s\n", zExt, zErr);
+        exit(1);
     }
     exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;");
     exec("SELECT velt_init()");
-    exec("SELECT velt('definitions/create', '{\"definitionId\":\"bench\",\"name\":\"Bench\","
-         "\"nodes\":["
-         "{\"nodeId\":\"a\",\"type\":\"human\",\"config\":{\"reviewerIds\":[\"u1\"]}},"
-         "{\"nodeId\":\"b\",\"type\":\"human\",\"config\":{\"reviewerIds\":[\"u2\"]}},"
-         "{\"nodeId\":\"c\",\"type\":\"human\",\"config\":{\"reviewerIds\":[\"u3\"]}},"
-         "{\"nodeId\":\"n\",\"type\":\"notification\",\"config\":{\"channel\":\"email\","
-         "\"recipients\":[\"x@example.com\"],\"bodyTemplate\":\"x\"}}],"
-         "\"edges\":[{\"from\":\"a\",\"to\":\"n\",\"on\":\"reject\"},"
-         "{\"from\":\"b\",\"to\":\"n\",\"on\":\"reject\"},"
-         "{\"from\":\"c\",\"to\":\"n\",\"on\":\"reject\"}]}')");
-
+    exec(zBenchDefinition);
     pVelt = prep("SELECT velt_cancel_step(?1, ?2, ?3, ?4)");
     pUpd = prep("UPDATE _velt_steps SET status = 'cancelled', completed_at = ?3"
                 " WHERE execution_id = ?1 AND step_id = ?2"
@@ -207,44 +213,140 @@ int main(int argc, char **argv) {
                  " AND status IN ('pending', 'running', 'waiting') LIMIT 1");
     pBegin = prep("BEGIN IMMEDIATE");
     pCommit = prep("COMMIT");
+}
 
+static void close_db(void) {
+    sqlite3_finalize(pVelt), sqlite3_finalize(pUpd), sqlite3_finalize(pIns);
+    sqlite3_finalize(pLive), sqlite3_finalize(pBegin), sqlite3_finalize(pCommit);
+    if (sqlite3_close(db) != SQLITE_OK) die("close");
+    const char *azSuffix[] = {"", "-wal", "-shm"};
+    for (int i = 0; i < 3; i++) {
+        char z[80];
+        snprintf(z, sizeof z, "%s%s", zFile, azSuffix[i]);
+        unlink(z);
+    }
+}
+
+/* History: nExec finished executions of three completed steps and thirty
+** events each (ten per step), older than anything dispatched later, written
+** with plain SQL through the same storage triggers. */
+static void load_history(int nExec) {
+    sqlite3_stmt *p =
+        prep("SELECT version_id FROM _velt_definitions WHERE definition_id = 'bench'");
+    if (sqlite3_step(p) != SQLITE_ROW) die("no definition");
+    char zSql[4096];
+    snprintf(zSql, sizeof zSql,
+             "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < %d)"
+             " INSERT INTO _velt_executions(execution_id, definition_id, definition_version,"
+             " version_id, status, correlation_id, idempotency_key, started_at, completed_at)"
+             " SELECT printf('exec_%%013d_h%%07d', 1600000000000 + i, i), 'bench', 1, %lld,"
+             " 'completed', 'corr_h' || i, 'history-' || i, 1600000000000 + i,"
+             " 1600000000000 + i FROM c",
+             nExec, (long long)sqlite3_column_int64(p, 0));
+    sqlite3_finalize(p);
+    exec("BEGIN");
+    exec(zSql);
+    exec("INSERT INTO _velt_steps(execution_id, step_id, node_id, node_type, status,"
+         " scheduled_at, started_at, completed_at, output)"
+         " SELECT x.execution_id, 'step_' || n.node || '_' || substr(x.execution_id, 6),"
+         " n.node, 'human', 'completed', x.started_at, x.started_at, x.started_at,"
+         " '{\"decision\":\"approve\"}'"
+         " FROM _velt_executions x, (SELECT 'a' AS node UNION ALL SELECT 'b' UNION ALL"
+         " SELECT 'c') n WHERE x.execution_id LIKE 'exec\\_%\\_h%' ESCAPE '\\'"
+         " ORDER BY x.execution_id, n.node");
+    exec("WITH RECURSIVE k(j) AS (SELECT 1 UNION ALL SELECT j + 1 FROM k WHERE j < 30)"
+         " INSERT INTO _velt_events(execution_id, seq, event_id, type, step_id, timestamp,"
+         " data)"
+         " SELECT x.execution_id, k.j, printf('evt_%013d%s%02d', x.started_at,"
+         " substr(x.execution_id, 20), k.j),"
+         " CASE k.j % 10 WHEN 1 THEN 'step.scheduled' WHEN 2 THEN 'step.started'"
+         " WHEN 3 THEN 'step.awaiting-approval' WHEN 4 THEN 'step.completed'"
+         " ELSE 'step.response-recorded' END,"
+         " 'step_' || char(97 + (k.j - 1) / 10) || '_' || substr(x.execution_id, 6),"
+         " x.started_at, '{\"n\":' || k.j || '}'"
+         " FROM _velt_executions x, k WHERE x.execution_id LIKE 'exec\\_%\\_h%' ESCAPE '\\'"
+         " ORDER BY x.execution_id, k.j");
+    exec("COMMIT");
+}
+
+static double rss_mb(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss / 1024.0;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        fprintf(stderr, "usage: bench EXTENSION [N_TXN N_AUTO [SCALE_MAX]]\n");
+        return 2;
+    }
+    const char *zExt = argv[1];
+    int nTxn = argc > 2 ? atoi(argv[2]) : 100000;
+    int nAuto = argc > 3 ? atoi(argv[3]) : 10000;
+    int nScaleMax = argc > 4 ? atoi(argv[4]) : 1000000;
     Target *aV, *aS;
     double tv, ts;
     sqlite3_int64 memFirst = 0, memLast = 0;
 
-    printf("velt cancel benchmark (SQLite %s, WAL, synchronous=NORMAL)\n", sqlite3_libversion());
+    printf("velt cancel benchmark (SQLite %s, WAL, synchronous=NORMAL, default cache)\n\n",
+           sqlite3_libversion());
+    open_db(zExt);
     setup(nTxn, &aV, &aS);
     run(aV, aS, nTxn, 0, &tv, &ts, &memFirst, &memLast);
-    printf("%-38s velt %6.2f us  sql %6.2f us  ratio %.2f\n",
-           "one transaction, cancels per side:", tv / nTxn, ts / nTxn, tv / ts);
-    printf("  (%d cancels per side)\n", nTxn);
     double r1 = tv / ts;
+    printf("%-34s velt %7.2f us  sql %7.2f us  ratio %.2f\n",
+           "one transaction, per cancel:", tv / nTxn, ts / nTxn, r1);
+    printf("  (%d cancels per side)\n", nTxn);
     free_targets(aV, nTxn);
     free_targets(aS, nTxn);
 
     setup(nAuto, &aV, &aS);
     run(aV, aS, nAuto, 1, &tv, &ts, 0, 0);
-    printf("%-38s velt %6.2f us  sql %6.2f us  ratio %.2f\n",
-           "autocommit (WAL), cancels per side:", tv / nAuto, ts / nAuto, tv / ts);
-    printf("  (%d cancels per side)\n", nAuto);
     double r2 = tv / ts;
+    printf("%-34s velt %7.2f us  sql %7.2f us  ratio %.2f\n",
+           "autocommit (WAL), per cancel:", tv / nAuto, ts / nAuto, r2);
+    printf("  (%d cancels per side)\n", nAuto);
     free_targets(aV, nAuto);
     free_targets(aS, nAuto);
-
-    sqlite3_int64 hi = sqlite3_memory_highwater(0);
-    printf("SQLite memory in use after the first block %lld bytes, after the last %lld bytes\n",
-           memFirst, memLast);
-    printf("SQLite memory high-water mark (velt allocates through SQLite): %lld bytes\n", hi);
+    close_db();
+    printf(
+        "SQLite memory in use after the first and the last block of cancels: %lld and %lld bytes\n",
+        memFirst, memLast);
+    printf("SQLite memory high-water mark (velt allocates through SQLite): %lld bytes\n",
+           sqlite3_memory_highwater(0));
     printf("ratio one transaction: %.2f (target <= 1.30) %s\n", r1, r1 <= 1.3 ? "ok" : "OVER");
-    printf("ratio autocommit WAL:  %.2f (target <= 1.30) %s\n", r2, r2 <= 1.3 ? "ok" : "OVER");
-    sqlite3_finalize(pVelt), sqlite3_finalize(pUpd), sqlite3_finalize(pIns);
-    sqlite3_finalize(pLive), sqlite3_finalize(pBegin), sqlite3_finalize(pCommit);
-    int rc = sqlite3_close(db);
-    unlink(zFile);
-    char zSide[64];
-    snprintf(zSide, sizeof zSide, "%s-wal", zFile);
-    unlink(zSide);
-    snprintf(zSide, sizeof zSide, "%s-shm", zFile);
-    unlink(zSide);
-    return rc == SQLITE_OK ? 0 : 1;
+    printf("ratio autocommit WAL:  %.2f (target <= 1.30) %s\n\n", r2, r2 <= 1.3 ? "ok" : "OVER");
+
+    /* Scale: the same cancels on databases that already hold history. */
+    static const int aSize[] = {1000, 100000, 1000000};
+    const int nTarget = 5000;
+    double base = 0;
+    int ok = 1;
+    printf("scale: %d cancels per side in one transaction, on top of a history of N steps\n"
+           "(ten events per step)\n",
+           nTarget);
+    printf("%10s %12s %12s %8s %14s %10s\n", "steps", "velt us", "sql us", "ratio", "velt vs 1,000",
+           "peak RSS");
+    for (int i = 0; i < 3 && aSize[i] <= nScaleMax; i++) {
+        open_db(zExt);
+        load_history(aSize[i] / 3);
+        setup(nTarget, &aV, &aS);
+        run(aV, aS, nTarget, 0, &tv, &ts, 0, 0);
+        double per = tv / nTarget;
+        if (i == 0) base = per;
+        printf("%10d %12.2f %12.2f %8.2f %14.2f %8.0f MB\n", aSize[i], per, ts / nTarget, tv / ts,
+               per / base, rss_mb());
+        ok = ok && tv / ts <= 1.3;
+        if (i == 2) {
+            printf("cost per cancel at 1,000,000 steps vs 1,000: %.2f (target <= 1.30) %s\n",
+                   per / base, per / base <= 1.3 ? "ok" : "OVER");
+            ok = ok && per / base <= 1.3;
+        }
+        free_targets(aV, nTarget);
+        free_targets(aS, nTarget);
+        close_db();
+    }
+    printf("SQLite memory high-water mark over the whole run: %lld bytes; peak RSS %.0f MB\n",
+           sqlite3_memory_highwater(0), rss_mb());
+    return (r1 <= 1.3 && r2 <= 1.3 && ok) ? 0 : 1;
 }
