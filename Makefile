@@ -30,7 +30,7 @@ OBJ_A    := $(SRC:ext/%.c=$(BUILD)/a/%.o)
 SO       := $(OUT)/velt.$(EXT)
 LIB      := $(OUT)/libvelt.a
 
-.PHONY: all static test demo bench install clean deps help test-asan test-valgrind coverage
+.PHONY: all static test demo bench install clean deps help lint test-asan test-valgrind coverage
 all: $(SO)
 
 help:
@@ -44,6 +44,7 @@ help:
 	@echo "make test-asan  the whole suite with AddressSanitizer and UndefinedBehaviorSanitizer"
 	@echo "make test-valgrind  the shell and C tests under valgrind"
 	@echo "make coverage   line and branch coverage of ext/ over the whole suite"
+	@echo "make lint       clang-format and cppcheck"
 
 # Installs what the build and the tests need, only when something is missing.
 deps:
@@ -99,6 +100,11 @@ bench: $(SO)
 	@mkdir -p $(BUILD)
 	$(CC) -std=c11 -D_DEFAULT_SOURCE -O2 $(WARN) $(PKG_CFLAGS) bench/bench.c -o $(BUILD)/bench $(PKG_LIBS) -lm
 	$(BUILD)/bench ./velt.$(EXT)
+
+lint:
+	clang-format --dry-run -Werror ext/*.c ext/*.h bench/*.c tests/c/*.c
+	cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,performance,portability \
+	  -Iext -I$(BUILD) --suppress=missingIncludeSystem ext/
 
 # ---- sanitizers and coverage ----------------------------------------------
 # Each builds its own copy of the extension under build/ and runs the same
