@@ -111,24 +111,29 @@ void velt_call_leave(VeltConn *p) {
     if (--p->nActive == 0 && !p->bAnchored) velt_conn_flush(p);
 }
 
-/* Is a statement that writes running on this connection (the caller's
-** INSERT ... SELECT velt(...), say)? SQLite can then neither open a savepoint
-** nor commit, so a call could not be made atomic: it is refused instead. */
-static int writer_running(sqlite3 *db) {
+/* Is a statement that writes running on this connection? SQLite can then
+** neither open a savepoint nor commit, so a call could not be made atomic.
+** This also stops side effects from schema objects that run inside writes
+** (CHECK, DEFAULT, stored generated columns): SQLite before 3.50 does not
+** apply SQLITE_DIRECTONLY to non-deterministic functions in CHECK. */
+int velt_writer_running(sqlite3 *db) {
     for (sqlite3_stmt *s = sqlite3_next_stmt(db, 0); s; s = sqlite3_next_stmt(db, s)) {
         if (sqlite3_stmt_busy(s) && !sqlite3_stmt_readonly(s)) return 1;
     }
     return 0;
 }
 
+const char velt_writer_running_msg[] =
+    "%s cannot run inside a statement that writes (INSERT ... SELECT, or a CHECK, DEFAULT or "
+    "generated column): run it in a SELECT of its own, then store its result";
+
 int velt_txn_begin(VeltConn *p, VeltTxn *t, int bWrite, VeltErr *e) {
     t->eMode = VELT_TXN_NONE;
-    if (bWrite && writer_running(p->db)) {
+    if (bWrite && velt_writer_running(p->db)) {
         e->status = VS_SQLITE;
         e->rc = SQLITE_ERROR;
-        e->zMsg = sqlite3_mprintf(
-            "velt cannot write from inside a statement that itself writes (such as INSERT ... "
-            "SELECT velt...()): run the velt call in a SELECT, then store its result");
+        e->zMsg = sqlite3_mprintf(velt_writer_running_msg, "a velt call that writes");
+        if (e->zMsg == 0) e->rc = SQLITE_NOMEM;
         return e->status;
     }
     if (!bWrite) {

@@ -239,9 +239,13 @@ static int fan_out(VeltConn *p, Run *r, const char *zStep, Queue *q, VeltErr *e)
             const char *zFrom = node_str(pEdge, "from");
             const char *zTo = node_str(pEdge, "to");
             if (!zFrom || !zTo || strcmp(zFrom, zNode) != 0) continue;
+            /* always edges have no condition; every other role's condition
+            ** (a literal null included) is evaluated. */
             const cJSON *pWhen = cJSON_GetObjectItemCaseSensitive(pEdge, "when");
+            const char *zRole = node_str(pEdge, "role");
             int bFire = 1;
-            if (pWhen && !cJSON_IsNull(pWhen) && velt_when_eval(pWhen, pCtx, &bFire)) {
+            if ((zRole == 0 || strcmp(zRole, "always") != 0) &&
+                velt_when_eval(pWhen, pCtx, &bFire)) {
                 velt_err_nomem(e);
                 break;
             }

@@ -51,6 +51,12 @@ static void init_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
 static void set_clock_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     (void)argc;
     VeltConn *p = sqlite3_user_data(ctx);
+    if (velt_writer_running(p->db)) {
+        char *z = sqlite3_mprintf(velt_writer_running_msg, "velt_set_clock()");
+        sqlite3_result_error(ctx, z ? z : "velt_set_clock() refused", -1);
+        sqlite3_free(z);
+        return;
+    }
     switch (sqlite3_value_type(argv[0])) {
     case SQLITE_NULL:
         p->bFixedClock = 0;
@@ -110,6 +116,13 @@ __declspec(dllexport)
     }
     if (rc == SQLITE_OK) rc = velt_api_register(db, p);
     if (rc == SQLITE_OK) rc = velt_vtab_register(db, p);
+    /* A schema parsed before these functions existed resolved them later
+    ** without the direct-only check (a generated column could then call
+    ** velt_cancel_step() from a plain SELECT): have it parsed again. This
+    ** writes nothing; inside a transaction it is left alone. */
+    if (rc == SQLITE_OK && sqlite3_get_autocommit(db)) {
+        sqlite3_exec(db, "PRAGMA writable_schema = RESET", 0, 0, 0);
+    }
     if (rc != SQLITE_OK && pzErrMsg && *pzErrMsg == 0) {
         *pzErrMsg = sqlite3_mprintf("velt: cannot register: %s", sqlite3_errmsg(db));
     }

@@ -119,6 +119,8 @@ typedef struct VeltTxn {
 #define VELT_TXN_WRITE 2     /* BEGIN IMMEDIATE ... COMMIT */
 #define VELT_TXN_SAVEPOINT 3 /* SAVEPOINT ... RELEASE inside the caller's transaction */
 int velt_txn_begin(VeltConn *, VeltTxn *, int bWrite, VeltErr *);
+int velt_writer_running(sqlite3 *);
+extern const char velt_writer_running_msg[];
 int velt_txn_end(VeltConn *, VeltTxn *, int bOk, VeltErr *);
 
 /* ----------------------------------------------------------- schema.c */

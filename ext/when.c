@@ -53,6 +53,22 @@ static int compile_regex(regex_t *re, const char *zPattern, const cJSON *pFlags)
     return regcomp(re, zPattern, flags);
 }
 
+/* Syntax that JavaScript patterns have and POSIX ones silently read as
+** something else: refused rather than evaluated differently. */
+static const char *javascript_only(const char *z) {
+    for (; *z; z++) {
+        if (z[0] == '\\' && z[1] && strchr("dDwWsSbBkpPuxc0123456789", z[1])) {
+            return "a backslash class or escape";
+        }
+        if (z[0] == '(' && z[1] == '?') return "a group modifier (?...)";
+        if ((z[0] == '*' || z[0] == '+' || z[0] == '?' || z[0] == '}') && z[1] == '?') {
+            return "a lazy quantifier";
+        }
+        if (z[0] == '\\' && z[1]) z++;
+    }
+    return 0;
+}
+
 static int check_node(const cJSON *p, VIssues *pI, int depth) {
     if (depth > WHEN_MAX_DEPTH) return velt_issue(pI, "custom", "is nested too deeply");
     if (!cJSON_IsObject(p)) {
@@ -64,12 +80,13 @@ static int check_node(const cJSON *p, VIssues *pI, int depth) {
         if (cJSON_GetArraySize(p) != 1 || !cJSON_IsString(pVar)) {
             return velt_issue(pI, "custom", "a var node is {\"var\": \"root.path\"}");
         }
+        static const char *const azRoot[] = {"output", "step", "execution"};
         const char *z = pVar->valuestring;
-        if (strncmp(z, "output", 6) && strncmp(z, "step", 4) && strncmp(z, "execution", 9)) {
-            return velt_issue(pI, "custom", "var '%s' must start with output, step or execution",
-                              z);
+        size_t nRoot = strcspn(z, ".");
+        for (int i = 0; i < VELT_COUNT(azRoot); i++) {
+            if (nRoot == strlen(azRoot[i]) && memcmp(z, azRoot[i], nRoot) == 0) return 0;
         }
-        return 0;
+        return velt_issue(pI, "custom", "var '%s' must start with output, step or execution", z);
     }
     const cJSON *pOp = cJSON_GetObjectItemCaseSensitive(p, "op");
     const cJSON *pArgs = cJSON_GetObjectItemCaseSensitive(p, "args");
@@ -87,6 +104,13 @@ static int check_node(const cJSON *p, VIssues *pI, int depth) {
         const cJSON *pPat = cJSON_GetArrayItem(pArgs, 1);
         regex_t re;
         if (!cJSON_IsString(pPat)) return velt_issue(pI, "custom", "regex needs a literal pattern");
+        const char *zJs = javascript_only(pPat->valuestring);
+        if (zJs) {
+            return velt_issue(pI, "custom",
+                              "regex pattern '%s' does not compile as POSIX extended syntax "
+                              "(it uses %s, which only JavaScript has)",
+                              pPat->valuestring, zJs);
+        }
         if (compile_regex(&re, pPat->valuestring, cJSON_GetArrayItem(pArgs, 2)) != 0) {
             return velt_issue(pI, "custom", "regex pattern '%s' does not compile",
                               pPat->valuestring);
