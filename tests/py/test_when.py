@@ -9,7 +9,10 @@ step "<src step>__to__t" exists. The context a `when` sees is {output,
 step:{stepId,nodeId,status,retryCount}, execution:{input}}.
 
 Invalid ASTs are refused at create with INVALID_ARGUMENT at
-edges[0].when. One test per case.
+edges[0].when: unknown operators, wrong arity, var roots other than output,
+step and execution, non-literal or uncompilable regex patterns, and
+JavaScript-only regex syntax (README: `regex` is POSIX extended). A literal
+`null` expression is falsy like any other. One test per case.
 """
 import json
 import unittest

@@ -8,7 +8,7 @@ import unittest
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 # VELT_EXTENSION selects another build (make test-asan uses it).
-EXTENSION = os.environ.get("VELT_EXTENSION", os.path.join(ROOT, "velt"))
+EXTENSION = os.path.abspath(os.environ.get("VELT_EXTENSION", os.path.join(ROOT, "velt")))
 
 # Two parallel reviews; each routes a rejection to a notification step.
 TWO_REVIEWS = {
