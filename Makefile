@@ -125,7 +125,7 @@ test-asan: sanitizer-deps
 	VELT_EXTENSION=$(ASAN_DIR)/velt VELT_STATIC_LIB=$(ASAN_DIR)/libvelt.a CC=clang \
 	VELT_TEST_CFLAGS="$(ASAN_FLAGS) -shared-libasan" VELT_PRELOAD="$(ASAN_RT)" \
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	VELT_PY_ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 sh tests/run
+	VELT_PY_ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 VELT_FAULT_STRIDE=10 sh tests/run
 
 test-valgrind: sanitizer-deps $(SO) $(LIB)
 	sh tests/valgrind.sh
@@ -142,3 +142,109 @@ coverage:
 
 clean:
 	rm -rf $(BUILD) velt.so velt.dylib libvelt.a demo.db demo.db-wal demo.db-shm
+
+# ---- fuzzing: libFuzzer targets in tests/fuzz/ (tests/fuzz/README.md) --------------
+#   make fuzz-build                build them (clang, libFuzzer, ASan, UBSan)
+#   make fuzz-quick                each target about 20 s, one after the other
+#   make fuzz FUZZ_SECONDS=N       each target N seconds (default 300)
+# New inputs go to build/fuzz/corpus/<target>/, crash files to build/fuzz/artifacts/.
+.PHONY: fuzz-build fuzz-quick fuzz
+
+FUZZ_CC            ?= clang
+FUZZ_SECONDS       ?= 300
+FUZZ_QUICK_SECONDS ?= 20
+FUZZ_TARGETS       := fuzz_api fuzz_definition fuzz_ops
+FUZZ_OUT           := $(BUILD)/fuzz
+FUZZ_DEB_PACKAGES  := clang libclang-rt-14-dev
+FUZZ_SAN           := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_CFLAGS         = -std=c11 -D_DEFAULT_SOURCE -g -O1 -Wall -Wextra $(FUZZ_SAN) $(PKG_CFLAGS) \
+                      -DSQLITE_CORE -DVELT_STATIC -I$(BUILD) -Iext -Itests/fuzz \
+                      -DVELT_VERSION='"$(VERSION)"'
+FUZZ_EXT_OBJ       := $(SRC:ext/%.c=$(FUZZ_OUT)/obj/%.o)
+FUZZ_HDR           := $(wildcard tests/fuzz/*.h)
+FUZZ_BIN           := $(FUZZ_TARGETS:%=$(FUZZ_OUT)/%)
+FUZZ_RUN_FLAGS     := -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 -dict=tests/fuzz/velt.dict
+FUZZ_ENV           := ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 \
+                      UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+
+# Installs clang's libFuzzer only when missing (as `deps` does), checks that every
+# path of ext/api.c's endpoint table is listed in tests/fuzz/fuzz_endpoints.h, builds.
+fuzz-build:
+	@missing=""; for p in $(FUZZ_DEB_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null || exit 1; \
+	  else \
+	    echo "missing Debian packages:$$missing"; \
+	    echo "run: sudo apt-get update && sudo apt-get install -y$$missing"; exit 1; \
+	  fi; \
+	fi
+	@for p in $$(sed -n '/aEndpoint\[\] = {/,/^};/p' ext/api.c | grep -o '{"[^"]*"' | tr -d '{"'); do \
+	  grep -q "X(\"$$p\")" tests/fuzz/fuzz_endpoints.h || { \
+	    echo "endpoint '$$p' of ext/api.c is missing from tests/fuzz/fuzz_endpoints.h: add X(\"$$p\")"; exit 1; }; \
+	done
+	@$(MAKE) --no-print-directory $(FUZZ_BIN)
+
+$(FUZZ_OUT)/obj/%.o: ext/%.c $(HDR) | $(BUILD)/.deps
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(FUZZ_OUT)/obj/fuzz_common.o: tests/fuzz/fuzz_common.c $(FUZZ_HDR) $(HDR) | $(BUILD)/.deps
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(FUZZ_OUT)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OUT)/obj/fuzz_common.o $(FUZZ_EXT_OBJ) $(FUZZ_HDR) $(HDR)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $< $(FUZZ_OUT)/obj/fuzz_common.o $(FUZZ_EXT_OBJ) \
+	  -o $@ $(PKG_LIBS) -lm
+
+# Keep the objects between builds (make would delete them as intermediate files).
+.SECONDARY: $(FUZZ_EXT_OBJ) $(FUZZ_OUT)/obj/fuzz_common.o
+
+# $(1): seconds per target. First replays tests/fuzz/regressions/<target>/* one by one
+# with every check strict (VELT_FUZZ_STRICT=1): a failing input fails the run unless
+# tests/fuzz/regressions/KNOWN lists it as an open bug of ext/ (then it is reported).
+# Then fuzzes from the seeds, one process at a time, and prints the runs of each target.
+define FUZZ_RUN
+	@mkdir -p $(FUZZ_OUT)/artifacts $(FUZZ_OUT)/logs
+	@status=0; for t in $(FUZZ_TARGETS); do \
+	  case $$t in fuzz_definition) maxlen=8192;; fuzz_ops) maxlen=1024;; *) maxlen=4096;; esac; \
+	  mkdir -p $(FUZZ_OUT)/corpus/$$t; log=$(FUZZ_OUT)/logs/$$t.log; \
+	  for r in tests/fuzz/regressions/$$t/*; do \
+	    [ -f "$$r" ] || continue; name=$$t/$$(basename $$r); \
+	    if VELT_FUZZ_STRICT=1 $(FUZZ_ENV) $(FUZZ_OUT)/$$t -timeout=5 -artifact_prefix=$(FUZZ_OUT)/artifacts/$$t- $$r \
+	         > $(FUZZ_OUT)/logs/regression.log 2>&1; then \
+	      if grep -q "^$$name " tests/fuzz/regressions/KNOWN 2>/dev/null; then \
+	        echo "$$name: passes now -- remove it from tests/fuzz/regressions/KNOWN"; fi; \
+	    elif grep -q "^$$name " tests/fuzz/regressions/KNOWN 2>/dev/null; then \
+	      echo "$$name: open bug, still reproduces ($$(grep "^$$name " tests/fuzz/regressions/KNOWN | cut -d' ' -f2))"; \
+	    else \
+	      echo "$$name: regression FAILS"; grep -E 'VIOLATION|ERROR: |SUMMARY|runtime error' $(FUZZ_OUT)/logs/regression.log | head -n 5; status=1; \
+	    fi; \
+	  done; \
+	  $(FUZZ_ENV) $(FUZZ_OUT)/$$t $(FUZZ_RUN_FLAGS) -max_len=$$maxlen -max_total_time=$(1) \
+	    -artifact_prefix=$(FUZZ_OUT)/artifacts/$$t- $(FUZZ_OUT)/corpus/$$t tests/fuzz/corpus/$$t > $$log 2>&1; \
+	  rc=$$?; runs=$$(sed -n 's/^stat::number_of_executed_units: *//p' $$log | tail -n 1); \
+	  if [ $$rc -eq 0 ]; then echo "$$t: $${runs:-?} runs in $(1) s, no crash, leak or timeout"; \
+	  else echo "$$t: FAILED (exit $$rc) after $${runs:-?} runs; log $$log, inputs in $(FUZZ_OUT)/artifacts/"; \
+	    grep -E 'VIOLATION|ERROR: |SUMMARY|runtime error|Test unit written' $$log | head -n 20; status=1; fi; \
+	done; exit $$status
+endef
+
+fuzz-quick: fuzz-build
+	$(call FUZZ_RUN,$(FUZZ_QUICK_SECONDS))
+
+fuzz: fuzz-build
+	$(call FUZZ_RUN,$(FUZZ_SECONDS))
+
+# Soak: 8 processes on one WAL database, then every reported outcome is
+# reconciled with the database (tests/soak/soak.py). make test runs the
+# 10-second version through tests/py/test_soak_quick.py.
+.PHONY: soak soak-quick
+soak: $(SO)
+	$(PYTHON) tests/soak/soak.py --seconds 60 --workers 8
+
+soak-quick: $(SO)
+	$(PYTHON) tests/soak/soak.py --seconds 10 --workers 8

@@ -40,13 +40,19 @@ const VeltEndpoint *velt_endpoint_find(const char *zPath) {
     return 0;
 }
 
-/* Run a decoded request inside its transaction. The storage is created (or
-** migrated) only by writing endpoints; a read of a file without it behaves
-** as if every table were empty. */
-static int run_endpoint(VeltConn *p, const VeltEndpoint *pEp, const VVal *a, sqlite3_str *pOut,
-                        VeltErr *e) {
+/* Run a decoded request inside its transaction and return its result text
+** in *pzOut (wrapped as {"result":...} when bEnvelope). The storage is
+** created (or migrated) only by writing endpoints; a read of a file without
+** it behaves as if every table were empty. The result is complete before the
+** transaction commits, so a call never commits and then fails. */
+static int run_endpoint(VeltConn *p, const VeltEndpoint *pEp, const VVal *a, int bEnvelope,
+                        char **pzOut, VeltErr *e) {
     VeltTxn txn;
+    char *zOut = 0;
+    *pzOut = 0;
     if (velt_txn_begin(p, &txn, pEp->bWrite, e)) return e->status;
+    sqlite3_str *pOut = sqlite3_str_new(p->db);
+    if (bEnvelope) sqlite3_str_appendall(pOut, "{\"result\":");
     int bPresent = 0;
     if (velt_schema_ensure(p, pEp->bWrite, &bPresent, e) == 0) {
         if (!bPresent) {
@@ -55,8 +61,19 @@ static int run_endpoint(VeltConn *p, const VeltEndpoint *pEp, const VVal *a, sql
             pEp->xHandler(p, a, pOut, e);
         }
     }
+    if (bEnvelope) sqlite3_str_appendchar(pOut, 1, '}');
+    if (e->status == VS_OK) {
+        velt_str_finish(pOut, &zOut, e);
+    } else {
+        sqlite3_free(sqlite3_str_finish(pOut));
+    }
     velt_txn_end(p, &txn, e->status == VS_OK, e);
-    return e->status;
+    if (e->status != VS_OK) {
+        sqlite3_free(zOut);
+        return e->status;
+    }
+    *pzOut = zOut;
+    return 0;
 }
 
 static int text_arg(sqlite3_context *ctx, sqlite3_value *pV, const char *zFunc, const char *zArg,
@@ -90,7 +107,7 @@ static void api_call(sqlite3_context *ctx, sqlite3_value **argv, int bEnvelope) 
     VeltErr e = {0};
     cJSON *pReq = 0;
     VVal a[VELT_MAX_FIELDS];
-    sqlite3_str *pOut = sqlite3_str_new(p->db);
+    char *zOut = 0;
     const VeltEndpoint *pEp = velt_endpoint_find(zPath);
     velt_call_enter(p);
     if (pEp == 0) {
@@ -105,21 +122,15 @@ static void api_call(sqlite3_context *ctx, sqlite3_value **argv, int bEnvelope) 
             }
         }
         if (e.status == VS_OK && velt_decode_json(pEp->pSchema, pData, a, &e) == 0) {
-            if (bEnvelope) sqlite3_str_appendall(pOut, "{\"result\":");
-            run_endpoint(p, pEp, a, pOut, &e);
-            if (bEnvelope) sqlite3_str_appendchar(pOut, 1, '}');
+            run_endpoint(p, pEp, a, bEnvelope, &zOut, &e);
         }
     }
     if (e.status != VS_OK && bEnvelope && e.status != VS_SQLITE) {
-        sqlite3_str_reset(pOut);
-        velt_err_envelope(pOut, &e);
+        sqlite3_str *pErr = sqlite3_str_new(p->db);
+        velt_err_envelope(pErr, &e);
         velt_err_clear(&e);
+        velt_str_finish(pErr, &zOut, &e);
     }
-    char *zOut = 0;
-    if (e.status == VS_OK)
-        velt_str_finish(pOut, &zOut, &e);
-    else
-        sqlite3_free(sqlite3_str_finish(pOut));
     if (e.status == VS_OK) {
         sqlite3_result_text(ctx, zOut, -1, sqlite3_free);
         sqlite3_result_subtype(ctx, VELT_JSON_SUBTYPE);
@@ -147,17 +158,12 @@ static void named_call(sqlite3_context *ctx, const char *zPath, int argc, sqlite
     const VeltEndpoint *pEp = velt_endpoint_find(zPath);
     VeltErr e = {0};
     VVal a[VELT_MAX_FIELDS];
+    char *zOut = 0;
     velt_call_enter(p);
-    if (velt_decode_args(pEp->pSchema, argc, argv, a, &e) == 0) {
-        sqlite3_str *pOut = sqlite3_str_new(p->db);
-        char *zOut = 0;
-        run_endpoint(p, pEp, a, pOut, &e);
-        if (e.status == VS_OK && velt_str_finish(pOut, &zOut, &e) == 0) {
-            sqlite3_result_text(ctx, zOut, -1, sqlite3_free);
-            sqlite3_result_subtype(ctx, VELT_JSON_SUBTYPE);
-        } else if (e.status != VS_OK && pOut) {
-            sqlite3_free(sqlite3_str_finish(pOut));
-        }
+    if (velt_decode_args(pEp->pSchema, argc, argv, a, &e) == 0 &&
+        run_endpoint(p, pEp, a, 0, &zOut, &e) == 0) {
+        sqlite3_result_text(ctx, zOut, -1, sqlite3_free);
+        sqlite3_result_subtype(ctx, VELT_JSON_SUBTYPE);
     }
     if (e.status != VS_OK) velt_err_raise(ctx, &e);
     velt_call_leave(p);

@@ -147,6 +147,18 @@ int velt_txn_begin(VeltConn *p, VeltTxn *t, int bWrite, VeltErr *e) {
     } else {
         t->eMode = sqlite3_get_autocommit(p->db) ? VELT_TXN_WRITE : VELT_TXN_SAVEPOINT;
     }
+    /* Prepare what ends the transaction before it starts: after an
+    ** out-of-memory SQLite interrupts every statement still to be prepared
+    ** in this call, and the undo must be able to run even then (stepping
+    ** it makes SQLite roll the whole transaction back). */
+    static const int aEnd[] = {VELT_STMT_COMMIT, VELT_STMT_ROLLBACK, VELT_STMT_RELEASE,
+                               VELT_STMT_ROLLBACK_TO};
+    for (int i = 0; i < VELT_COUNT(aEnd); i++) {
+        if (velt_stmt(p, aEnd[i], e) == 0) {
+            t->eMode = VELT_TXN_NONE;
+            return e->status;
+        }
+    }
     int iStmt = t->eMode == VELT_TXN_SAVEPOINT ? VELT_STMT_SAVEPOINT
                 : t->eMode == VELT_TXN_WRITE   ? VELT_STMT_BEGIN_WRITE
                                                : VELT_STMT_BEGIN_READ;

@@ -616,8 +616,11 @@ static int check_edge(const VVal *v, VIssues *pI) {
         char *zWhy = 0;
         velt_issue_push_key(pI, "when");
         if (when_parse(pWhen->valuestring, &pAst, &zWhy)) {
-            velt_issue(pI, "custom", "must be a JSON-AST string (%s)",
-                       zWhy ? zWhy : "out of memory");
+            if (zWhy) {
+                velt_issue(pI, "custom", "must be a JSON-AST string (%s)", zWhy);
+            } else {
+                velt_issue_nomem(pI);
+            }
         } else {
             velt_when_check(pAst, pI);
         }
@@ -876,8 +879,12 @@ static int edge_predicate(const cJSON *pEdge, int iEdge, cJSON **ppWhen, VeltErr
         char *zWhy = 0;
         const char *zWhen = str_or(pEdge, "when", "");
         if (when_parse(zWhen, ppWhen, &zWhy)) {
-            velt_err(e, VS_INVALID_ARGUMENT, "edges[%d].when is not valid JSON (%s)", iEdge,
-                     zWhy ? zWhy : "out of memory");
+            if (zWhy) {
+                velt_err(e, VS_INVALID_ARGUMENT, "edges[%d].when is not valid JSON (%s)", iEdge,
+                         zWhy);
+            } else {
+                velt_err_nomem(e);
+            }
             sqlite3_free(zWhy);
             return e->status;
         }

@@ -51,10 +51,11 @@ static int run_load(VeltConn *p, const char *zExec, Run *r, VeltErr *e) {
     sqlite3_bind_text(pStmt, 1, zExec, -1, SQLITE_STATIC);
     int rc = sqlite3_step(pStmt);
     if (rc == SQLITE_ROW) {
-        if (sqlite3_column_type(pStmt, 1) != SQLITE_NULL) r->pInput = parse_column(pStmt, 1);
+        int bInput = sqlite3_column_type(pStmt, 1) != SQLITE_NULL;
+        if (bInput) r->pInput = parse_column(pStmt, 1);
         r->pNodes = parse_column(pStmt, 2);
         r->pCompiled = parse_column(pStmt, 3);
-        if (r->pNodes == 0 || r->pCompiled == 0) velt_err_nomem(e);
+        if (r->pNodes == 0 || r->pCompiled == 0 || (bInput && r->pInput == 0)) velt_err_nomem(e);
     } else if (rc == SQLITE_DONE) {
         velt_err(e, VS_NOT_FOUND, "execution '%s' not found", zExec);
     } else {
@@ -173,37 +174,42 @@ static int schedule(VeltConn *p, Run *r, const char *zStep, const cJSON *pNode, 
     sqlite3_str_appendf(s, "{\"waitingForReviewers\":%d,\"mandatoryCount\":%d,\"resumeKey\":",
                         nReviewer, nMandatory);
     char *zKey = sqlite3_mprintf("human:%s", zStep);
-    velt_json_str(s, zKey ? zKey : "", -1);
+    if (zKey == 0) {
+        sqlite3_free(sqlite3_str_finish(s));
+        return velt_err_nomem(e);
+    }
+    velt_json_str(s, zKey, -1);
     sqlite3_free(zKey);
     sqlite3_str_appendchar(s, 1, '}');
     return append_data(p, r->zExec, "step.awaiting-approval", zStep, s, e);
 }
 
-/* The context a `when` expression sees. */
+/* Add pItem to pObj under zKey; on failure pItem is freed. */
+static int add_item(cJSON *pObj, const char *zKey, cJSON *pItem) {
+    if (pItem && cJSON_AddItemToObject(pObj, zKey, pItem)) return 1;
+    cJSON_Delete(pItem);
+    return 0;
+}
+
+/* The context a `when` expression sees, or NULL when out of memory. */
 static cJSON *edge_context(const Run *r, const char *zStep, const char *zNode, const char *zStatus,
                            const char *zOutput, int nRetry) {
     cJSON *pCtx = cJSON_CreateObject();
-    cJSON *pOutput = zOutput ? cJSON_Parse(zOutput) : cJSON_CreateObject();
+    if (pCtx == 0) return 0;
     cJSON *pStep = cJSON_CreateObject();
     cJSON *pExec = cJSON_CreateObject();
-    cJSON *pInput = r->pInput ? cJSON_Duplicate(r->pInput, 1) : cJSON_CreateNull();
-    if (!pCtx || !pOutput || !pStep || !pExec || !pInput) {
-        cJSON_Delete(pCtx), cJSON_Delete(pOutput), cJSON_Delete(pStep);
-        cJSON_Delete(pExec), cJSON_Delete(pInput);
-        return 0;
-    }
-    cJSON_AddItemToObject(pCtx, "output", pOutput);
-    cJSON_AddItemToObject(pCtx, "step", pStep);
-    cJSON_AddItemToObject(pCtx, "execution", pExec);
-    cJSON_AddItemToObject(pExec, "input", pInput);
-    if (!cJSON_AddStringToObject(pStep, "stepId", zStep) ||
-        !cJSON_AddStringToObject(pStep, "nodeId", zNode) ||
-        !cJSON_AddStringToObject(pStep, "status", zStatus) ||
-        !cJSON_AddNumberToObject(pStep, "retryCount", nRetry)) {
-        cJSON_Delete(pCtx);
-        return 0;
-    }
-    return pCtx;
+    int ok = add_item(pCtx, "step", pStep);
+    ok = add_item(pCtx, "execution", pExec) && ok;
+    ok = ok && add_item(pCtx, "output", zOutput ? cJSON_Parse(zOutput) : cJSON_CreateObject());
+    ok = ok &&
+         add_item(pExec, "input", r->pInput ? cJSON_Duplicate(r->pInput, 1) : cJSON_CreateNull());
+    ok = ok && cJSON_AddStringToObject(pStep, "stepId", zStep) &&
+         cJSON_AddStringToObject(pStep, "nodeId", zNode) &&
+         cJSON_AddStringToObject(pStep, "status", zStatus) &&
+         cJSON_AddNumberToObject(pStep, "retryCount", nRetry);
+    if (ok) return pCtx;
+    cJSON_Delete(pCtx);
+    return 0;
 }
 
 /* Evaluate the outgoing edges of a step that just ended. */
@@ -346,6 +352,7 @@ int velt_engine_rollup(VeltConn *p, const char *zExec, VeltErr *e) {
                                                                         : "step-failed");
         char *zMsg = sqlite3_mprintf("step %s %s and no edge handled it",
                                      sqlite3_column_text(pStmt, 0), zStatus);
+        if (zMsg == 0) velt_err_nomem(e);
         velt_json_str(s, zMsg ? zMsg : "", -1);
         sqlite3_free(zMsg);
         sqlite3_str_appendchar(s, 1, '}');

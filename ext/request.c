@@ -102,6 +102,13 @@ void velt_issue_pop(VIssues *p) {
     p->nDepth--;
 }
 
+/* Validation itself ran out of memory: the request fails with
+** SQLITE_NOMEM, never as the caller's mistake. */
+void velt_issue_nomem(VIssues *p) {
+    p->bNoMem = 1;
+    p->nIssue++;
+}
+
 int velt_issue_count(const VIssues *p) {
     return p->nIssue;
 }
@@ -398,7 +405,10 @@ static int cmp_str(const void *a, const void *b) {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* Duplicate keys and invalid UTF-8 anywhere in the tree. */
+static const char zNoMem[] = "(out of memory)";
+
+/* Duplicate keys and invalid UTF-8 anywhere in the tree; zNoMem when the
+** check itself ran out of memory. */
 static const char *tree_problem(const cJSON *j) {
     if (cJSON_IsString(j) && !velt_utf8_valid(j->valuestring, (int)strlen(j->valuestring), 0)) {
         return "contains a string that is not valid UTF-8";
@@ -416,7 +426,7 @@ static const char *tree_problem(const cJSON *j) {
     }
     if (cJSON_IsObject(j) && n > 1) {
         const char **az = sqlite3_malloc64(sizeof(char *) * (sqlite3_uint64)n);
-        if (az == 0) return "is too large";
+        if (az == 0) return zNoMem;
         int i = 0;
         cJSON_ArrayForEach(c, j) az[i++] = c->string;
         qsort(az, (size_t)n, sizeof(char *), cmp_str);
@@ -443,6 +453,121 @@ static int has_nul_escape(const char *z, int n) {
     return 0;
 }
 
+/* A JSON syntax check that allocates nothing. cJSON reports out-of-memory
+** and malformed text alike; when it fails on text that passes this check,
+** the failure was memory, not the request. Depth is capped as cJSON's is. */
+typedef struct Scan {
+    const char *z, *zEnd;
+    int depth;
+} Scan;
+
+static void scan_ws(Scan *p) {
+    while (p->z < p->zEnd && (*p->z == ' ' || *p->z == '\t' || *p->z == '\n' || *p->z == '\r')) {
+        p->z++;
+    }
+}
+
+static int scan_lit(Scan *p, const char *zLit) {
+    size_t n = strlen(zLit);
+    if ((size_t)(p->zEnd - p->z) < n || memcmp(p->z, zLit, n) != 0) return 0;
+    p->z += n;
+    return 1;
+}
+
+static int scan_string(Scan *p) {
+    if (p->z >= p->zEnd || *p->z != '"') return 0;
+    for (p->z++; p->z < p->zEnd; p->z++) {
+        unsigned char c = (unsigned char)*p->z;
+        if (c == '"') {
+            p->z++;
+            return 1;
+        }
+        if (c < 0x20) return 0;
+        if (c == '\\') {
+            if (++p->z >= p->zEnd) return 0;
+            if (*p->z == 'u') {
+                for (int i = 0; i < 4; i++) {
+                    if (++p->z >= p->zEnd || velt_hex_value((unsigned char)*p->z) < 0) return 0;
+                }
+            } else if (!strchr("\"\\/bfnrt", *p->z)) {
+                return 0;
+            }
+        }
+    }
+    return 0;
+}
+
+static int scan_number(Scan *p) {
+    const char *z0 = p->z;
+    if (p->z < p->zEnd && *p->z == '-') p->z++;
+    if (p->z >= p->zEnd || !velt_is_digit(*p->z)) return 0;
+    if (*p->z == '0') {
+        p->z++;
+    } else {
+        while (p->z < p->zEnd && velt_is_digit(*p->z))
+            p->z++;
+    }
+    if (p->z < p->zEnd && *p->z == '.') {
+        if (++p->z >= p->zEnd || !velt_is_digit(*p->z)) return 0;
+        while (p->z < p->zEnd && velt_is_digit(*p->z))
+            p->z++;
+    }
+    if (p->z < p->zEnd && (*p->z == 'e' || *p->z == 'E')) {
+        p->z++;
+        if (p->z < p->zEnd && (*p->z == '+' || *p->z == '-')) p->z++;
+        if (p->z >= p->zEnd || !velt_is_digit(*p->z)) return 0;
+        while (p->z < p->zEnd && velt_is_digit(*p->z))
+            p->z++;
+    }
+    return p->z > z0;
+}
+
+static int scan_value(Scan *p) {
+    scan_ws(p);
+    if (p->z >= p->zEnd) return 0;
+    char c = *p->z;
+    if (c == '{' || c == '[') {
+        char close = c == '{' ? '}' : ']';
+        if (++p->depth > CJSON_NESTING_LIMIT) return 0;
+        p->z++;
+        scan_ws(p);
+        if (p->z < p->zEnd && *p->z == close) {
+            p->z++;
+            p->depth--;
+            return 1;
+        }
+        for (;;) {
+            if (c == '{') {
+                scan_ws(p);
+                if (!scan_string(p)) return 0;
+                scan_ws(p);
+                if (p->z >= p->zEnd || *p->z++ != ':') return 0;
+            }
+            if (!scan_value(p)) return 0;
+            scan_ws(p);
+            if (p->z >= p->zEnd) return 0;
+            if (*p->z == close) {
+                p->z++;
+                p->depth--;
+                return 1;
+            }
+            if (*p->z++ != ',') return 0;
+        }
+    }
+    if (c == '"') return scan_string(p);
+    if (c == 't') return scan_lit(p, "true");
+    if (c == 'f') return scan_lit(p, "false");
+    if (c == 'n') return scan_lit(p, "null");
+    return scan_number(p);
+}
+
+static int json_syntax_ok(const char *z, int n) {
+    Scan sc = {z, z + n, 0};
+    if (!scan_value(&sc)) return 0;
+    scan_ws(&sc);
+    return sc.z == sc.zEnd;
+}
+
 int velt_parse_json(const char *z, int n, cJSON **ppOut, VeltErr *e) {
     *ppOut = 0;
     if (!velt_utf8_valid(z, n, 0)) {
@@ -451,6 +576,7 @@ int velt_parse_json(const char *z, int n, cJSON **ppOut, VeltErr *e) {
     const char *zEnd = 0;
     cJSON *p = cJSON_ParseWithLengthOpts(z, (size_t)n, &zEnd, 0);
     if (p == 0) {
+        if (json_syntax_ok(z, n)) return velt_err_nomem(e);
         return velt_err(e, VS_INVALID_ARGUMENT, "malformed JSON near byte %d",
                         zEnd ? (int)(zEnd - z) : 0);
     }
@@ -468,6 +594,7 @@ int velt_parse_json(const char *z, int n, cJSON **ppOut, VeltErr *e) {
     }
     if (zWhy) {
         cJSON_Delete(p);
+        if (zWhy == zNoMem) return velt_err_nomem(e);
         return velt_err(e, VS_INVALID_ARGUMENT, "request JSON %s", zWhy);
     }
     *ppOut = p;

@@ -201,6 +201,7 @@ void velt_issue_push_key(VIssues *, const char *zKey);
 void velt_issue_push_index(VIssues *, int i);
 void velt_issue_pop(VIssues *);
 int velt_issue_count(const VIssues *);
+void velt_issue_nomem(VIssues *);
 
 /* Decode a request object (JSON) or positional SQL arguments (NULL means
 ** omitted) into aOut[], one VVal per schema field, in schema order. */

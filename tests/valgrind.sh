@@ -9,7 +9,7 @@ VELT_RUNNER="valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indi
 export VELT_RUNNER
 sh tests/sql/run.sh
 sql=$?
-sh tests/c/run.sh
+VELT_FAULT_STRIDE=${VELT_FAULT_STRIDE:-50} sh tests/c/run.sh
 c=$?
 reports=0
 for f in "$logs"/vg.*.log; do
