@@ -123,7 +123,7 @@ test-asan: sanitizer-deps
 	  CFLAGS="$(ASAN_FLAGS)" LDFLAGS="-fsanitize=address,undefined -shared-libasan" \
 	  $(ASAN_DIR)/velt.$(EXT) $(ASAN_DIR)/libvelt.a
 	VELT_EXTENSION=$(ASAN_DIR)/velt VELT_STATIC_LIB=$(ASAN_DIR)/libvelt.a CC=clang \
-	VELT_TEST_CFLAGS="$(ASAN_FLAGS) -shared-libasan" VELT_PRELOAD="$(ASAN_RT)" \
+	VELT_TEST_CFLAGS="$(ASAN_FLAGS) -shared-libasan -Wl,-rpath,$(dir $(ASAN_RT))" VELT_PRELOAD="$(ASAN_RT)" \
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	VELT_PY_ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 VELT_FAULT_STRIDE=10 sh tests/run
 
