@@ -102,7 +102,7 @@ bench: $(SO)
 	$(BUILD)/bench ./velt.$(EXT)
 
 lint:
-	clang-format --dry-run -Werror ext/*.c ext/*.h bench/*.c tests/c/*.c
+	clang-format --dry-run -Werror ext/*.c ext/*.h bench/*.c tests/c/*.c tests/fuzz/*.c tests/fuzz/*.h
 	cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,performance,portability \
 	  -Iext -I$(BUILD) --suppress=missingIncludeSystem ext/
 
@@ -210,7 +210,8 @@ $(FUZZ_OUT)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OUT)/obj/fuzz_common.o $(FUZZ_EXT
 define FUZZ_RUN
 	@mkdir -p $(FUZZ_OUT)/artifacts $(FUZZ_OUT)/logs
 	@status=0; for t in $(FUZZ_TARGETS); do \
-	  case $$t in fuzz_definition) maxlen=8192;; fuzz_ops) maxlen=1024;; *) maxlen=4096;; esac; \
+	  case $$t in fuzz_definition) extra=-max_len=20000;; fuzz_ops) extra="-max_len=1024 -len_control=10";; \
+	    *) extra=-max_len=4096;; esac; \
 	  mkdir -p $(FUZZ_OUT)/corpus/$$t; log=$(FUZZ_OUT)/logs/$$t.log; \
 	  for r in tests/fuzz/regressions/$$t/*; do \
 	    [ -f "$$r" ] || continue; name=$$t/$$(basename $$r); \
@@ -224,7 +225,7 @@ define FUZZ_RUN
 	      echo "$$name: regression FAILS"; grep -E 'VIOLATION|ERROR: |SUMMARY|runtime error' $(FUZZ_OUT)/logs/regression.log | head -n 5; status=1; \
 	    fi; \
 	  done; \
-	  $(FUZZ_ENV) $(FUZZ_OUT)/$$t $(FUZZ_RUN_FLAGS) -max_len=$$maxlen -max_total_time=$(1) \
+	  $(FUZZ_ENV) $(FUZZ_OUT)/$$t $(FUZZ_RUN_FLAGS) $$extra -max_total_time=$(1) \
 	    -artifact_prefix=$(FUZZ_OUT)/artifacts/$$t- $(FUZZ_OUT)/corpus/$$t tests/fuzz/corpus/$$t > $$log 2>&1; \
 	  rc=$$?; runs=$$(sed -n 's/^stat::number_of_executed_units: *//p' $$log | tail -n 1); \
 	  if [ $$rc -eq 0 ]; then echo "$$t: $${runs:-?} runs in $(1) s, no crash, leak or timeout"; \

@@ -108,7 +108,8 @@ static void api_call(sqlite3_context *ctx, sqlite3_value **argv, int bEnvelope) 
     cJSON *pReq = 0;
     VVal a[VELT_MAX_FIELDS];
     char *zOut = 0;
-    const VeltEndpoint *pEp = velt_endpoint_find(zPath);
+    /* A path with a NUL inside names no endpoint. */
+    const VeltEndpoint *pEp = (int)strlen(zPath) == nPath ? velt_endpoint_find(zPath) : 0;
     velt_call_enter(p);
     if (pEp == 0) {
         velt_err(&e, VS_NOT_FOUND, "no endpoint '%s'", zPath);

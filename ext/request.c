@@ -453,9 +453,10 @@ static int has_nul_escape(const char *z, int n) {
     return 0;
 }
 
-/* A JSON syntax check that allocates nothing. cJSON reports out-of-memory
-** and malformed text alike; when it fails on text that passes this check,
-** the failure was memory, not the request. Depth is capped as cJSON's is. */
+/* A strict JSON syntax check (RFC 8259) that allocates nothing. cJSON is
+** more lenient, and reports out-of-memory and malformed text alike; text
+** that passes this check can only fail in cJSON for lack of memory. Depth is
+** capped as cJSON's is. */
 typedef struct Scan {
     const char *z, *zEnd;
     int depth;
@@ -561,11 +562,12 @@ static int scan_value(Scan *p) {
     return scan_number(p);
 }
 
-static int json_syntax_ok(const char *z, int n) {
+/* -1 when z is valid JSON text, else the byte offset where it stops being. */
+static int json_syntax_error(const char *z, int n) {
     Scan sc = {z, z + n, 0};
-    if (!scan_value(&sc)) return 0;
+    if (!scan_value(&sc)) return (int)(sc.z - z);
     scan_ws(&sc);
-    return sc.z == sc.zEnd;
+    return sc.z == sc.zEnd ? -1 : (int)(sc.z - z);
 }
 
 int velt_parse_json(const char *z, int n, cJSON **ppOut, VeltErr *e) {
@@ -573,21 +575,15 @@ int velt_parse_json(const char *z, int n, cJSON **ppOut, VeltErr *e) {
     if (!velt_utf8_valid(z, n, 0)) {
         return velt_err(e, VS_INVALID_ARGUMENT, "request is not valid UTF-8 text");
     }
-    const char *zEnd = 0;
-    cJSON *p = cJSON_ParseWithLengthOpts(z, (size_t)n, &zEnd, 0);
-    if (p == 0) {
-        if (json_syntax_ok(z, n)) return velt_err_nomem(e);
-        return velt_err(e, VS_INVALID_ARGUMENT, "malformed JSON near byte %d",
-                        zEnd ? (int)(zEnd - z) : 0);
-    }
-    while (zEnd && zEnd < z + n &&
-           (*zEnd == ' ' || *zEnd == '\n' || *zEnd == '\r' || *zEnd == '\t')) {
-        zEnd++;
-    }
+    /* Strict JSON first (cJSON alone accepts control characters, any byte
+    ** below 0x21 as whitespace and numbers such as 01 or 1.); after that a
+    ** cJSON failure can only be memory. */
+    int iBad = json_syntax_error(z, n);
+    if (iBad >= 0) return velt_err(e, VS_INVALID_ARGUMENT, "malformed JSON near byte %d", iBad);
+    cJSON *p = cJSON_ParseWithLength(z, (size_t)n);
+    if (p == 0) return velt_err_nomem(e);
     const char *zWhy = 0;
-    if (zEnd && zEnd < z + n) {
-        zWhy = "has trailing characters after the JSON value";
-    } else if (has_nul_escape(z, n)) {
+    if (has_nul_escape(z, n)) {
         zWhy = "contains an escaped NUL character (\\u0000)";
     } else {
         zWhy = tree_problem(p);

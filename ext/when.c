@@ -195,10 +195,23 @@ static int compare(const cJSON *a, const cJSON *b, int *pCmp) {
     return 0;
 }
 
+/* Deep equality, each member compared once (cJSON_Compare compares object
+** members twice per level, which is exponential in the nesting depth). */
 static int equal(const cJSON *a, const cJSON *b) {
     if (a == 0 || cJSON_IsNull(a)) return b == 0 || cJSON_IsNull(b);
-    if (b == 0) return 0;
-    return cJSON_Compare(a, b, 1);
+    if (b == 0 || (a->type & 0xFF) != (b->type & 0xFF)) return 0;
+    if (cJSON_IsNumber(a)) return a->valuedouble == b->valuedouble;
+    if (cJSON_IsString(a)) return strcmp(a->valuestring, b->valuestring) == 0;
+    if (!cJSON_IsArray(a) && !cJSON_IsObject(a)) return 1; /* true, false */
+    if (cJSON_GetArraySize(a) != cJSON_GetArraySize(b)) return 0;
+    const cJSON *pA, *pB = b->child;
+    cJSON_ArrayForEach(pA, a) {
+        const cJSON *pOther =
+            cJSON_IsArray(a) ? pB : cJSON_GetObjectItemCaseSensitive(b, pA->string);
+        if (!equal(pA, pOther) || (pOther == 0 && cJSON_IsNull(pA))) return 0;
+        if (pB) pB = pB->next;
+    }
+    return 1;
 }
 
 static int eval_op(const char *zOp, const cJSON *pArgs, const cJSON *pCtx, Val *pOut, int depth) {
@@ -267,8 +280,10 @@ static int eval_op(const char *zOp, const cJSON *pArgs, const cJSON *pCtx, Val *
         int r = 0;
         if (cJSON_IsString(a) && cJSON_IsString(b)) {
             size_t na = strlen(a->valuestring), nb = strlen(b->valuestring);
-            const char *z = zOp[0] == 's' ? a->valuestring : a->valuestring + na - nb;
-            r = nb <= na && memcmp(z, b->valuestring, nb) == 0;
+            if (nb <= na) {
+                const char *z = zOp[0] == 's' ? a->valuestring : a->valuestring + na - nb;
+                r = memcmp(z, b->valuestring, nb) == 0;
+            }
         }
         rc = eval_bool(pOut, r);
     } else if (strcmp(zOp, "regex") == 0) {
