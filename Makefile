@@ -167,21 +167,10 @@ FUZZ_RUN_FLAGS     := -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 -dict=
 FUZZ_ENV           := ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 \
                       UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
-# Installs clang's libFuzzer only when missing (as `deps` does), checks that every
+# Installs clang's libFuzzer through `deps` (only when missing), checks that every
 # path of ext/api.c's endpoint table is listed in tests/fuzz/fuzz_endpoints.h, builds.
 fuzz-build:
-	@missing=""; for p in $(FUZZ_DEB_PACKAGES); do \
-	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
-	done; \
-	if [ -n "$$missing" ]; then \
-	  if [ "$$(id -u)" = 0 ]; then \
-	    echo "installing:$$missing"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null || exit 1; \
-	  else \
-	    echo "missing Debian packages:$$missing"; \
-	    echo "run: sudo apt-get update && sudo apt-get install -y$$missing"; exit 1; \
-	  fi; \
-	fi
+	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(DEB_PACKAGES) $(FUZZ_DEB_PACKAGES)"
 	@for p in $$(sed -n '/aEndpoint\[\] = {/,/^};/p' ext/api.c | grep -o '{"[^"]*"' | tr -d '{"'); do \
 	  grep -q "X(\"$$p\")" tests/fuzz/fuzz_endpoints.h || { \
 	    echo "endpoint '$$p' of ext/api.c is missing from tests/fuzz/fuzz_endpoints.h: add X(\"$$p\")"; exit 1; }; \
