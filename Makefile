@@ -45,6 +45,8 @@ help:
 	@echo "make test-valgrind  the shell and C tests under valgrind"
 	@echo "make coverage   line and branch coverage of ext/ over the whole suite"
 	@echo "make lint       clang-format and cppcheck"
+	@echo "make fuzz-quick the libFuzzer targets, 20 s each (make fuzz FUZZ_SECONDS=N: longer)"
+	@echo "make soak       eight processes, 60 s, totals reconciled (make soak-quick: 10 s)"
 
 # Installs what the build and the tests need, only when something is missing.
 deps:
