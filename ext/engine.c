@@ -307,16 +307,6 @@ static int drain(VeltConn *p, Run *r, Queue *q, VeltErr *e) {
     return e->status;
 }
 
-int velt_engine_after_step(VeltConn *p, const char *zExec, const char *zStep, VeltErr *e) {
-    Run r;
-    Queue q = {0};
-    if (run_load(p, zExec, &r, e)) return e->status;
-    if (queue_push(&q, zStep, e) == 0 && drain(p, &r, &q, e) == 0) velt_engine_rollup(p, zExec, e);
-    queue_free(&q);
-    run_free(&r);
-    return e->status;
-}
-
 static int finish(VeltConn *p, const char *zExec, const char *zStatus, const char *zFailure,
                   int *pbChanged, VeltErr *e) {
     sqlite3_stmt *pStmt = velt_stmt(p, VELT_STMT_EXEC_FINISH, e);

@@ -264,7 +264,6 @@ int velt_step_move(VeltConn *, const VeltMove *, VeltErr *);
 
 /* ----------------------------------------------------------- engine.c */
 
-int velt_engine_after_step(VeltConn *, const char *zExec, const char *zStep, VeltErr *);
 int velt_engine_rollup(VeltConn *, const char *zExec, VeltErr *);
 int velt_engine_start(VeltConn *, const char *zExec, char **azRoot, const char **azNode, int nRoot,
                       VeltErr *);
