@@ -52,7 +52,7 @@ void velt_conn_unref(void *pArg) {
 }
 
 /* Epoch milliseconds: the fixed clock, or the VFS's current time. */
-i64 velt_now(VeltConn *p) {
+static i64 read_clock(VeltConn *p) {
     if (p->bFixedClock) return p->iClock;
     sqlite3_vfs *pVfs = 0;
     if (sqlite3_file_control(p->db, "main", SQLITE_FCNTL_VFS_POINTER, &pVfs) != SQLITE_OK ||
@@ -68,6 +68,12 @@ i64 velt_now(VeltConn *p) {
         jd = (i64)(r * 86400000.0);
     }
     return jd - 210866760000000LL; /* Julian day ms of 1970-01-01 */
+}
+
+/* During a call, the time the call started: every row and event a call
+** writes carries the same time, and the clock is read once per call. */
+i64 velt_now(VeltConn *p) {
+    return p->nActive > 0 ? p->iCallNow : read_clock(p);
 }
 
 sqlite3_stmt *velt_stmt(VeltConn *p, int i, VeltErr *e) {
@@ -104,7 +110,9 @@ static int run(VeltConn *p, int iStmt, VeltErr *e) {
 }
 
 void velt_call_enter(VeltConn *p) {
-    if (p->nActive++ == 0 && !p->bAnchored) velt_conn_anchor(p);
+    if (p->nActive++ > 0) return;
+    p->iCallNow = read_clock(p);
+    if (!p->bAnchored) velt_conn_anchor(p);
 }
 
 void velt_call_leave(VeltConn *p) {

@@ -324,11 +324,6 @@ static const cJSON *item(const cJSON *pObj, const char *zKey) {
     return cJSON_GetObjectItemCaseSensitive(pObj, zKey);
 }
 
-static const char *str_or(const cJSON *pObj, const char *zKey, const char *zDefault) {
-    const cJSON *p = item(pObj, zKey);
-    return cJSON_IsString(p) ? p->valuestring : zDefault;
-}
-
 static int issue_at(VIssues *pI, const char *zKey, const char *zMsg) {
     velt_issue_push_key(pI, zKey);
     velt_issue(pI, "custom", "%s", zMsg);
@@ -345,7 +340,8 @@ static const VField aResolutionPolicy[] = {
 static const VSchema sResolutionPolicy = VELT_SCHEMA(aResolutionPolicy);
 
 static int check_resolution_policy(const VVal *v, VIssues *pI) {
-    if (strcmp(str_or(v->j, "kind", ""), "minResolved") == 0 && item(v->j, "minCount") == 0) {
+    if (strcmp(velt_json_get_str(v->j, "kind", ""), "minResolved") == 0 &&
+        item(v->j, "minCount") == 0) {
         return velt_issue(pI, "custom", "minCount required when kind === \"minResolved\"");
     }
     return 0;
@@ -452,14 +448,14 @@ static const VSchema sNotificationConfig = VELT_SCHEMA(aNotificationConfig);
 
 static int check_notification_config(const VVal *v, VIssues *pI) {
     int nBefore = velt_issue_count(pI);
-    int bEmail = strcmp(str_or(v->j, "channel", ""), "email") == 0;
+    int bEmail = strcmp(velt_json_get_str(v->j, "channel", ""), "email") == 0;
     if (bEmail && item(v->j, "recipients") == 0) {
         issue_at(pI, "recipients", "is required when channel is \"email\"");
     }
     if (!bEmail && item(v->j, "slackTarget") == 0) {
         issue_at(pI, "slackTarget", "is required when channel is \"slack\"");
     }
-    if (bEmail && strcmp(str_or(v->j, "format", "text"), "slack-blocks") == 0) {
+    if (bEmail && strcmp(velt_json_get_str(v->j, "format", "text"), "slack-blocks") == 0) {
         issue_at(pI, "format", "\"slack-blocks\" requires channel \"slack\"");
     }
     return velt_issue_count(pI) != nBefore;
@@ -483,12 +479,12 @@ static const VSchema sWebhookNodeConfig = VELT_SCHEMA(aWebhookNodeConfig);
 
 static int check_webhook_node_config(const VVal *v, VIssues *pI) {
     int nBefore = velt_issue_count(pI);
-    if (strcmp(str_or(v->j, "authMode", "hmac"), "token") == 0 &&
+    if (strcmp(velt_json_get_str(v->j, "authMode", "hmac"), "token") == 0 &&
         item(v->j, "authTokenHeader") == 0) {
         issue_at(pI, "authTokenHeader", "is required when authMode is \"token\"");
     }
-    if (strcmp(str_or(v->j, "bodyTemplate", "envelope"), "none") == 0 &&
-        strcmp(str_or(v->j, "method", "POST"), "GET") != 0) {
+    if (strcmp(velt_json_get_str(v->j, "bodyTemplate", "envelope"), "none") == 0 &&
+        strcmp(velt_json_get_str(v->j, "method", "POST"), "GET") != 0) {
         issue_at(pI, "bodyTemplate", "\"none\" requires method \"GET\"");
     }
     return velt_issue_count(pI) != nBefore;
@@ -531,7 +527,7 @@ static const VSchema sNode = VELT_SCHEMA(aNode);
 ** generic pass has found the node well-formed. A missing config is left to
 ** the linter (node-missing-config), as upstream. */
 static int check_node(const VVal *v, VIssues *pI) {
-    const char *zType = str_or(v->j, "type", "");
+    const char *zType = velt_json_get_str(v->j, "type", "");
     const cJSON *pConfig = item(v->j, "config");
     if (pConfig == 0) return 0;
     for (int i = 0; i < VELT_COUNT(aNodeConfig); i++) {
@@ -566,7 +562,7 @@ static const VField fGroupEndpoint = {"", VK_OBJECT, 0, 0, 0, &sGroupEndpoint, 0
 static int check_endpoint(const VVal *v, VIssues *pI) {
     if (v->t == VT_STRING) return velt_check_item(&fId, v->j, pI);
     if (v->t == VT_OBJECT) {
-        int bGroup = strcmp(str_or(v->j, "kind", ""), "group") == 0;
+        int bGroup = strcmp(velt_json_get_str(v->j, "kind", ""), "group") == 0;
         return velt_check_item(bGroup ? &fGroupEndpoint : &fNodeEndpoint, v->j, pI);
     }
     return velt_issue(pI, "invalid_type",
@@ -604,7 +600,7 @@ static int when_parse(const char *z, cJSON **ppAst, char **pzWhy) {
 ** whole graph are the linter's. */
 static int check_edge(const VVal *v, VIssues *pI) {
     int nBefore = velt_issue_count(pI);
-    const char *zOn = str_or(v->j, "on", "always");
+    const char *zOn = velt_json_get_str(v->j, "on", "always");
     const cJSON *pWhen = item(v->j, "when");
     int bCustom = strcmp(zOn, "custom") == 0;
     if (pWhen && !bCustom) {
@@ -671,9 +667,9 @@ static const char *const azCustomProviderOnly[] = {"signatureHeader", "signature
 
 static int check_inbound_webhook(const VVal *v, VIssues *pI) {
     int nBefore = velt_issue_count(pI);
-    const char *zProvider = str_or(v->j, "provider", "velt");
+    const char *zProvider = velt_json_get_str(v->j, "provider", "velt");
     int bCustom = strcmp(zProvider, "custom") == 0;
-    int bHmac = strcmp(str_or(v->j, "authMode", ""), "hmac") == 0;
+    int bHmac = strcmp(velt_json_get_str(v->j, "authMode", ""), "hmac") == 0;
     if (!bHmac && strcmp(zProvider, "velt") != 0) {
         issue_at(pI, "authMode", "\"bearer\" is only allowed with provider \"velt\"");
     }
@@ -746,9 +742,9 @@ static int check_trigger_ids(const VVal *v, VIssues *pI) {
     int nBefore = velt_issue_count(pI), i = 0;
     const cJSON *a, *b;
     cJSON_ArrayForEach(a, v->j) {
-        const char *zId = str_or(a, "triggerId", "");
+        const char *zId = velt_json_get_str(a, "triggerId", "");
         for (b = v->j->child; b != a; b = b->next) {
-            if (strcmp(zId, str_or(b, "triggerId", "")) == 0) {
+            if (strcmp(zId, velt_json_get_str(b, "triggerId", "")) == 0) {
                 velt_issue_push_index(pI, i);
                 issue_at(pI, "triggerId", "is used by more than one trigger");
                 velt_issue_pop(pI);
@@ -824,10 +820,10 @@ const VSchema velt_schema_definitions_get = VELT_SCHEMA(aGetFields);
 static const char *endpoint_id(const cJSON *pEp, int *pbGroup) {
     *pbGroup = 0;
     if (cJSON_IsString(pEp)) return pEp->valuestring;
-    const char *zKind = str_or(pEp, "kind", "");
-    if (strcmp(zKind, "node") == 0) return str_or(pEp, "nodeId", 0);
+    const char *zKind = velt_json_get_str(pEp, "kind", "");
+    if (strcmp(zKind, "node") == 0) return velt_json_get_str(pEp, "nodeId", 0);
     *pbGroup = 1;
-    return strcmp(zKind, "group") == 0 ? str_or(pEp, "groupId", 0) : 0;
+    return strcmp(zKind, "group") == 0 ? velt_json_get_str(pEp, "groupId", 0) : 0;
 }
 
 /* An endpoint resolved to the nodes it stands for: itself, or the members of
@@ -844,7 +840,7 @@ static int endpoint_resolve(const cJSON *pEp, const cJSON *pGroups, Endpoint *p)
     if (p->zId == 0 || !bGroup) return p->zId != 0;
     const cJSON *pG;
     cJSON_ArrayForEach(pG, pGroups) {
-        if (strcmp(str_or(pG, "groupId", ""), p->zId) == 0) {
+        if (strcmp(velt_json_get_str(pG, "groupId", ""), p->zId) == 0) {
             p->pMembers = item(pG, "memberNodeIds");
             return cJSON_IsArray(p->pMembers);
         }
@@ -873,11 +869,11 @@ static int endpoint_same(const cJSON *pA, const cJSON *pB) {
 /* The predicate an edge compiles to: NULL for always, the decision test for
 ** approve and reject (when.c owns its form), the parsed AST for custom. */
 static int edge_predicate(const cJSON *pEdge, int iEdge, cJSON **ppWhen, VeltErr *e) {
-    const char *zOn = str_or(pEdge, "on", "always");
+    const char *zOn = velt_json_get_str(pEdge, "on", "always");
     *ppWhen = 0;
     if (strcmp(zOn, "custom") == 0) {
         char *zWhy = 0;
-        const char *zWhen = str_or(pEdge, "when", "");
+        const char *zWhen = velt_json_get_str(pEdge, "when", "");
         if (when_parse(zWhen, ppWhen, &zWhy)) {
             if (zWhy) {
                 velt_err(e, VS_INVALID_ARGUMENT, "edges[%d].when is not valid JSON (%s)", iEdge,
@@ -901,35 +897,27 @@ static int add_string(cJSON *pObj, const char *zKey, const char *zVal) {
 
 /* Take ownership of pItem and add it to pParent (an object when zKey is set,
 ** else an array); frees it if that fails. */
-static int add_item(cJSON *pParent, const char *zKey, cJSON *pItem) {
-    if (pItem == 0) return 0;
-    int ok =
-        zKey ? cJSON_AddItemToObject(pParent, zKey, pItem) : cJSON_AddItemToArray(pParent, pItem);
-    if (!ok) cJSON_Delete(pItem);
-    return ok;
-}
-
 /* One compiled forward edge {from, to, role, when[, fromGroupId][, toGroupId]}. */
 static int add_forward_edge(cJSON *pArr, const char *zFrom, const char *zTo, const char *zRole,
                             const cJSON *pWhen, const Endpoint *pF, const Endpoint *pT) {
     cJSON *p = cJSON_CreateObject();
     int ok = p && add_string(p, "from", zFrom) && add_string(p, "to", zTo) &&
              add_string(p, "role", zRole) &&
-             add_item(p, "when", pWhen ? cJSON_Duplicate(pWhen, 1) : cJSON_CreateNull()) &&
+             velt_json_add(p, "when", pWhen ? cJSON_Duplicate(pWhen, 1) : cJSON_CreateNull()) &&
              (pF->pMembers == 0 || add_string(p, "fromGroupId", pF->zId)) &&
              (pT->pMembers == 0 || add_string(p, "toGroupId", pT->zId));
     if (!ok) {
         cJSON_Delete(p);
         return 0;
     }
-    return add_item(pArr, 0, p);
+    return velt_json_add(pArr, 0, p);
 }
 
 static int node_index(const cJSON *pNodes, const char *zId) {
     int i = 0;
     const cJSON *pN;
     cJSON_ArrayForEach(pN, pNodes) {
-        if (strcmp(str_or(pN, "nodeId", ""), zId) == 0) return i;
+        if (strcmp(velt_json_get_str(pN, "nodeId", ""), zId) == 0) return i;
         i++;
     }
     return -1;
@@ -964,7 +952,7 @@ static int compile_forward(Compile *c, VeltErr *e) {
     int i = 0;
     const cJSON *pEdge;
     cJSON_ArrayForEach(pEdge, c->pEdges) {
-        const char *zOn = str_or(pEdge, "on", "always");
+        const char *zOn = velt_json_get_str(pEdge, "on", "always");
         Endpoint f, t;
         cJSON *pWhen = 0;
         if (item(pEdge, "loop") || strcmp(zOn, "exhausted") == 0) {
@@ -1009,7 +997,7 @@ static cJSON *loop_body(Compile *c, int iEntry, const Endpoint *pSource) {
     const cJSON *pN;
     cJSON_ArrayForEach(pN, c->pNodes) {
         if (pBody && aFwd[i] && aBack[i] &&
-            !add_item(pBody, 0, cJSON_CreateString(str_or(pN, "nodeId", "")))) {
+            !velt_json_add(pBody, 0, cJSON_CreateString(velt_json_get_str(pN, "nodeId", "")))) {
             cJSON_Delete(pBody);
             pBody = 0;
         }
@@ -1030,7 +1018,7 @@ static cJSON *compile_loop(Compile *c, const cJSON *pEdge, int iEdge, VeltErr *e
     }
     const cJSON *pExit = 0, *pOther;
     cJSON_ArrayForEach(pOther, c->pEdges) {
-        if (strcmp(str_or(pOther, "on", ""), "exhausted") == 0 &&
+        if (strcmp(velt_json_get_str(pOther, "on", ""), "exhausted") == 0 &&
             endpoint_same(item(pOther, "from"), item(pEdge, "from"))) {
             pExit = pOther;
             break;
@@ -1044,11 +1032,11 @@ static cJSON *compile_loop(Compile *c, const cJSON *pEdge, int iEdge, VeltErr *e
     cJSON *pExhausted = zRoute ? cJSON_CreateObject() : cJSON_CreateNull();
     int ok = zLoopId && pLoop && add_string(pLoop, "loopId", zLoopId) &&
              add_string(pLoop, "entryNodeId", t.zId) &&
-             add_item(pLoop, "bodyNodeIds", loop_body(c, node_index(c->pNodes, t.zId), &f)) &&
+             velt_json_add(pLoop, "bodyNodeIds", loop_body(c, node_index(c->pNodes, t.zId), &f)) &&
              cJSON_AddNumberToObject(pLoop, "maxIterations",
                                      cJSON_IsNumber(pMax) ? pMax->valuedouble : 1) &&
              (zRoute == 0 || (pExhausted && add_string(pExhausted, "routeToNodeId", zRoute)));
-    ok = add_item(pLoop, "onExhausted", pExhausted) && ok;
+    ok = velt_json_add(pLoop, "onExhausted", pExhausted) && ok;
     sqlite3_free(zLoopId);
     if (!ok) {
         cJSON_Delete(pLoop);
@@ -1082,13 +1070,13 @@ int velt_definition_compile(const cJSON *pData, cJSON **ppCompiled, VeltErr *e) 
         const cJSON *pF;
         c.aTo = c.aFrom + c.nForward;
         cJSON_ArrayForEach(pF, c.pForward) {
-            c.aFrom[k] = node_index(c.pNodes, str_or(pF, "from", ""));
-            c.aTo[k++] = node_index(c.pNodes, str_or(pF, "to", ""));
+            c.aFrom[k] = node_index(c.pNodes, velt_json_get_str(pF, "from", ""));
+            c.aTo[k++] = node_index(c.pNodes, velt_json_get_str(pF, "to", ""));
         }
         int i = 0;
         const cJSON *pEdge;
         cJSON_ArrayForEach(pEdge, c.pEdges) {
-            if (item(pEdge, "loop") && !add_item(pLoops, 0, compile_loop(&c, pEdge, i, e))) {
+            if (item(pEdge, "loop") && !velt_json_add(pLoops, 0, compile_loop(&c, pEdge, i, e))) {
                 velt_err_nomem(e);
                 break;
             }
@@ -1129,7 +1117,7 @@ static int scope_error(VeltErr *e, const char *zKey, const char *zWhat) {
 ** request's top-level field of the same name (upstream documents both). */
 static int scope_id(const cJSON *pScope, const VVal *pTop, const char *zKey, const char *zLevel,
                     int bNeeded, const char *zLevels, const char **pz, VeltErr *e) {
-    const char *zInScope = str_or(pScope, zKey, 0);
+    const char *zInScope = velt_json_get_str(pScope, zKey, 0);
     const char *zTop = pTop->t == VT_STRING ? pTop->z : 0;
     *pz = 0;
     if (!bNeeded) {
@@ -1153,7 +1141,7 @@ static int scope_id(const cJSON *pScope, const VVal *pTop, const char *zKey, con
 
 static int scope_resolve(const VVal *a, Scope *pS, VeltErr *e) {
     const cJSON *pScope = a[F_SCOPE].j;
-    pS->zLevel = str_or(pScope, "level", "apiKey");
+    pS->zLevel = velt_json_get_str(pScope, "level", "apiKey");
     int bOrg = strcmp(pS->zLevel, "apiKey") != 0;
     int bDoc = strcmp(pS->zLevel, "document") == 0;
     if (scope_id(pScope, &a[F_ORGANIZATION_ID], "organizationId", pS->zLevel, bOrg,
@@ -1290,8 +1278,8 @@ static cJSON *graph_view(const VVal *a) {
     cJSON *pView = cJSON_CreateObject();
     for (int i = 0; pView && i < VELT_COUNT(aGraphField); i++) {
         const VVal *v = &a[aGraphField[i]];
-        if (v->j && !add_item(pView, aCreateFields[aGraphField[i]].zName,
-                              cJSON_CreateArrayReference(v->j->child))) {
+        if (v->j && !velt_json_add(pView, aCreateFields[aGraphField[i]].zName,
+                                   cJSON_CreateArrayReference(v->j->child))) {
             cJSON_Delete(pView);
             pView = 0;
         }

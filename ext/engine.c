@@ -75,11 +75,6 @@ static const cJSON *find_node(const Run *r, const char *zNode) {
     return 0;
 }
 
-static const char *node_str(const cJSON *pNode, const char *zKey) {
-    const cJSON *p = cJSON_GetObjectItemCaseSensitive(pNode, zKey);
-    return cJSON_IsString(p) ? p->valuestring : 0;
-}
-
 /* A queue of steps that finished at once and still have to fan out. */
 typedef struct Queue {
     char **az;
@@ -119,9 +114,9 @@ static int append_data(VeltConn *p, const char *zExec, const char *zType, const 
 /* Insert a new step for pNode and bring it to its first resting status. */
 static int schedule(VeltConn *p, Run *r, const char *zStep, const cJSON *pNode, const char *zInput,
                     Queue *q, VeltErr *e) {
-    const char *zType = node_str(pNode, "type");
+    const char *zType = velt_json_get_str(pNode, "type", 0);
     const cJSON *pConfig = cJSON_GetObjectItemCaseSensitive(pNode, "config");
-    const char *zAgent = node_str(pConfig, "agentId");
+    const char *zAgent = velt_json_get_str(pConfig, "agentId", 0);
     int bHuman = zType && strcmp(zType, "human") == 0;
     int bMock = zType && strcmp(zType, "agent") == 0 && zAgent && strcmp(zAgent, "__mock__") == 0;
     const char *zStatus = bHuman ? "waiting" : bMock ? "completed" : "pending";
@@ -133,7 +128,7 @@ static int schedule(VeltConn *p, Run *r, const char *zStep, const cJSON *pNode, 
     if (pStmt == 0) return e->status;
     sqlite3_bind_text(pStmt, 1, r->zExec, -1, SQLITE_STATIC);
     sqlite3_bind_text(pStmt, 2, zStep, -1, SQLITE_STATIC);
-    sqlite3_bind_text(pStmt, 3, node_str(pNode, "nodeId"), -1, SQLITE_STATIC);
+    sqlite3_bind_text(pStmt, 3, velt_json_get_str(pNode, "nodeId", 0), -1, SQLITE_STATIC);
     sqlite3_bind_text(pStmt, 4, zType, -1, SQLITE_STATIC);
     sqlite3_bind_text(pStmt, 5, zStatus, -1, SQLITE_STATIC);
     sqlite3_bind_text(pStmt, 6, zInput, -1, SQLITE_STATIC);
@@ -184,13 +179,6 @@ static int schedule(VeltConn *p, Run *r, const char *zStep, const cJSON *pNode, 
     return append_data(p, r->zExec, "step.awaiting-approval", zStep, s, e);
 }
 
-/* Add pItem to pObj under zKey; on failure pItem is freed. */
-static int add_item(cJSON *pObj, const char *zKey, cJSON *pItem) {
-    if (pItem && cJSON_AddItemToObject(pObj, zKey, pItem)) return 1;
-    cJSON_Delete(pItem);
-    return 0;
-}
-
 /* The context a `when` expression sees, or NULL when out of memory. */
 static cJSON *edge_context(const Run *r, const char *zStep, const char *zNode, const char *zStatus,
                            const char *zOutput, int nRetry) {
@@ -198,11 +186,11 @@ static cJSON *edge_context(const Run *r, const char *zStep, const char *zNode, c
     if (pCtx == 0) return 0;
     cJSON *pStep = cJSON_CreateObject();
     cJSON *pExec = cJSON_CreateObject();
-    int ok = add_item(pCtx, "step", pStep);
-    ok = add_item(pCtx, "execution", pExec) && ok;
-    ok = ok && add_item(pCtx, "output", zOutput ? cJSON_Parse(zOutput) : cJSON_CreateObject());
-    ok = ok &&
-         add_item(pExec, "input", r->pInput ? cJSON_Duplicate(r->pInput, 1) : cJSON_CreateNull());
+    int ok = velt_json_add(pCtx, "step", pStep);
+    ok = velt_json_add(pCtx, "execution", pExec) && ok;
+    ok = ok && velt_json_add(pCtx, "output", zOutput ? cJSON_Parse(zOutput) : cJSON_CreateObject());
+    ok = ok && velt_json_add(pExec, "input",
+                             r->pInput ? cJSON_Duplicate(r->pInput, 1) : cJSON_CreateNull());
     ok = ok && cJSON_AddStringToObject(pStep, "stepId", zStep) &&
          cJSON_AddStringToObject(pStep, "nodeId", zNode) &&
          cJSON_AddStringToObject(pStep, "status", zStatus) &&
@@ -242,13 +230,13 @@ static int fan_out(VeltConn *p, Run *r, const char *zStep, Queue *q, VeltErr *e)
         const cJSON *pEdge;
         cJSON_ArrayForEach(pEdge, pEdges) {
             if (e->status) break;
-            const char *zFrom = node_str(pEdge, "from");
-            const char *zTo = node_str(pEdge, "to");
+            const char *zFrom = velt_json_get_str(pEdge, "from", 0);
+            const char *zTo = velt_json_get_str(pEdge, "to", 0);
             if (!zFrom || !zTo || strcmp(zFrom, zNode) != 0) continue;
             /* always edges have no condition; every other role's condition
             ** (a literal null included) is evaluated. */
             const cJSON *pWhen = cJSON_GetObjectItemCaseSensitive(pEdge, "when");
-            const char *zRole = node_str(pEdge, "role");
+            const char *zRole = velt_json_get_str(pEdge, "role", 0);
             int bFire = 1;
             if ((zRole == 0 || strcmp(zRole, "always") != 0) &&
                 velt_when_eval(pWhen, pCtx, &bFire)) {

@@ -183,11 +183,6 @@ static void finding(Lint *L, const char *zCode, const char *zNode, int iEdge, co
     sqlite3_free(zMsg);
 }
 
-static const char *str_of(const cJSON *pObj, const char *zKey) {
-    const cJSON *p = cJSON_GetObjectItemCaseSensitive(pObj, zKey);
-    return cJSON_IsString(p) ? p->valuestring : 0;
-}
-
 static int int_of(const cJSON *pObj, const char *zKey) {
     const cJSON *p = cJSON_GetObjectItemCaseSensitive(pObj, zKey);
     return cJSON_IsNumber(p) ? p->valueint : 0;
@@ -228,7 +223,7 @@ static void lint_nodes(Lint *L) {
     int i = 0;
     const cJSON *pN;
     cJSON_ArrayForEach(pN, pNodes) {
-        const char *zId = str_of(pN, "nodeId");
+        const char *zId = velt_json_get_str(pN, "nodeId", 0);
         L->aNode[i] = (LNode){zId ? zId : "", pN, 0, -1};
         L->aNodeIx[i] = (IdIx){L->aNode[i].zId, i};
         i++;
@@ -334,12 +329,12 @@ static void lint_groups(Lint *L) {
     if (L->bNoMem) return;
     int i = 0;
     cJSON_ArrayForEach(pG, pGroups) {
-        const char *zId = str_of(pG, "groupId");
+        const char *zId = velt_json_get_str(pG, "groupId", 0);
         LGroup *g = &L->aGroup[i];
         g->zId = zId ? zId : "";
         g->p = pG;
-        g->ePolicy =
-            name_index(azPolicy, VELT_COUNT(azPolicy), str_of(pG, "onQuorumMet"), Q_WAIT_ALL);
+        g->ePolicy = name_index(azPolicy, VELT_COUNT(azPolicy),
+                                velt_json_get_str(pG, "onQuorumMet", 0), Q_WAIT_ALL);
         L->aGroupIx[i] = (IdIx){g->zId, i};
         i++;
     }
@@ -367,9 +362,9 @@ static void end_read(Lint *L, const cJSON *pEp, LEnd *p) {
     if (cJSON_IsString(pEp)) {
         p->zId = pEp->valuestring;
     } else {
-        const char *zKind = str_of(pEp, "kind");
+        const char *zKind = velt_json_get_str(pEp, "kind", 0);
         p->bGroup = zKind && strcmp(zKind, "group") == 0;
-        p->zId = str_of(pEp, p->bGroup ? "groupId" : "nodeId");
+        p->zId = velt_json_get_str(pEp, p->bGroup ? "groupId" : "nodeId", 0);
     }
     if (p->zId == 0) p->zId = "";
     p->idx = p->bGroup ? idix_find(L->aGroupIx, L->nGroup, p->zId)
@@ -391,7 +386,7 @@ static void lint_edge_ends(Lint *L) {
     const cJSON *pE;
     cJSON_ArrayForEach(pE, pEdges) {
         LEdge *d = &L->aEdge[i];
-        d->eOn = name_index(azOn, VELT_COUNT(azOn), str_of(pE, "on"), ON_ALWAYS);
+        d->eOn = name_index(azOn, VELT_COUNT(azOn), velt_json_get_str(pE, "on", 0), ON_ALWAYS);
         d->bLoop = cJSON_GetObjectItemCaseSensitive(pE, "loop") != 0;
         end_read(L, cJSON_GetObjectItemCaseSensitive(pE, "from"), &d->from);
         end_read(L, cJSON_GetObjectItemCaseSensitive(pE, "to"), &d->to);
@@ -659,7 +654,7 @@ static void lint_routes(Lint *L) {
     }
     for (int u = 0; u < L->nNode; u++) {
         const LNode *pN = &L->aNode[u];
-        const char *zType = str_of(pN->p, "type");
+        const char *zType = velt_json_get_str(pN->p, "type", 0);
         if (pN->bDup) continue;
         if (zType && strcmp(zType, "human") == 0 && !aReject[u]) {
             finding(L, "human-node-requires-reject-path", pN->zId, -1, 0,
@@ -731,7 +726,7 @@ static void lint_loop_shapes(Lint *L) {
         const LEdge *d = &L->aEdge[i];
         if (!d->bLoop) continue;
         unsigned char *aBody = aCount + L->nNode, *aReported = aBody + L->nNode;
-        const char *zLoopId = str_of(pLoop, "loopId");
+        const char *zLoopId = velt_json_get_str(pLoop, "loopId", 0);
         const cJSON *pId;
         memset(aBody, 0, (size_t)L->nNode * 2);
         cJSON_ArrayForEach(pId, cJSON_GetObjectItemCaseSensitive(pLoop, "bodyNodeIds")) {
@@ -743,8 +738,11 @@ static void lint_loop_shapes(Lint *L) {
         }
         const cJSON *pF;
         cJSON_ArrayForEach(pF, pForward) {
-            int u = idix_find(L->aNodeIx, L->nNode, str_of(pF, "from") ? str_of(pF, "from") : "");
-            int v = idix_find(L->aNodeIx, L->nNode, str_of(pF, "to") ? str_of(pF, "to") : "");
+            int u =
+                idix_find(L->aNodeIx, L->nNode,
+                          velt_json_get_str(pF, "from", 0) ? velt_json_get_str(pF, "from", 0) : "");
+            int v = idix_find(L->aNodeIx, L->nNode,
+                              velt_json_get_str(pF, "to", 0) ? velt_json_get_str(pF, "to", 0) : "");
             if (u < 0 || v < 0 || !aBody[u] || aBody[v] || aReported[u] ||
                 end_has(L, &d->from, u)) {
                 continue;

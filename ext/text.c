@@ -132,3 +132,20 @@ int velt_str_finish(sqlite3_str *s, char **pz, VeltErr *e) {
     *pz = z;
     return 0;
 }
+
+/* The string member zKey of a JSON object, or zDefault. */
+const char *velt_json_get_str(const cJSON *pObj, const char *zKey, const char *zDefault) {
+    const cJSON *p = cJSON_GetObjectItemCaseSensitive(pObj, zKey);
+    return cJSON_IsString(p) ? p->valuestring : zDefault;
+}
+
+/* Add pItem to an object under zKey (or to an array when zKey is NULL).
+** Returns 1; on failure (pItem NULL, or out of memory) frees pItem and
+** returns 0. */
+int velt_json_add(cJSON *pParent, const char *zKey, cJSON *pItem) {
+    if (pItem == 0) return 0;
+    int ok =
+        zKey ? cJSON_AddItemToObject(pParent, zKey, pItem) : cJSON_AddItemToArray(pParent, pItem);
+    if (!ok) cJSON_Delete(pItem);
+    return ok;
+}

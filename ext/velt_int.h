@@ -86,6 +86,8 @@ void velt_json_key(sqlite3_str *, int bComma, const char *zKey);
 void velt_json_opt_str(sqlite3_str *, const char *z);
 void velt_random_alnum(char *z, int n);
 int velt_str_finish(sqlite3_str *, char **pz, VeltErr *);
+const char *velt_json_get_str(const cJSON *pObj, const char *zKey, const char *zDefault);
+int velt_json_add(cJSON *pParent, const char *zKey, cJSON *pItem);
 
 /* ------------------------------------------------------------- conn.c */
 
@@ -98,6 +100,7 @@ typedef struct VeltConn {
     i64 iClock;
     int bAnchored; /* an eponymous vtab will finalize the cache at close */
     int nActive;   /* calls in progress on this connection */
+    i64 iCallNow;  /* velt_now() while a call is in progress */
     sqlite3_stmt *aStmt[VELT_STMT_COUNT];
 } VeltConn;
 
